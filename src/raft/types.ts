@@ -1,0 +1,164 @@
+/**
+ * The vocabulary of the Raft core: log entries, messages between nodes, the events the core
+ * consumes and the actions it returns. Names follow the Raft paper (Ongaro & Ousterhout, 2014).
+ *
+ * The core never performs I/O. The node driver (src/server) and the simulator (test/sim) execute
+ * actions under one contract, the ordering rule below.
+ *
+ * ORDERING RULE for the actions returned by one `step` (and by all steps whose actions are batched
+ * into one storage write):
+ *   1. `PersistHardState` and `PersistEntries` are written durably, in order, as one atomic write.
+ *   2. Then `Send` actions are executed. Exception: a `Send` of an `AppendEntries` message may be
+ *      executed before step 1 completes (Raft §10.2.1: the leader writes its log in parallel with
+ *      replicating it); the core accounts for this by counting the leader's own log toward
+ *      commitment only after the driver reports `Persisted`.
+ *   3. Then `Apply` actions (committed entries, in index order).
+ *   4. Then `ReadReady`, `ReadFailed`, `ProposeRejected` and `RoleChanged` notifications.
+ * When the durable write of step 1 completes, the driver steps `{type: 'Persisted', ...}` with
+ * the last entry (index and term) that the write made durable, if it held any entries.
+ */
+import type { LogIndex, NodeId, Term } from '../util/types.js';
+
+/** What a log entry is for. `Noop` is the entry a new leader appends to commit its term (§8). */
+export enum EntryType {
+  Command = 0,
+  Noop = 1,
+}
+
+/** One replicated log entry. `data` is opaque to the core (the file server encodes commands). */
+export interface LogEntry {
+  readonly index: LogIndex;
+  readonly term: Term;
+  readonly type: EntryType;
+  readonly data: Uint8Array;
+}
+
+/** The state Raft requires to be on stable storage before answering (Raft Figure 2). */
+export interface HardState {
+  readonly currentTerm: Term;
+  /** The candidate voted for in `currentTerm`, or 0 for none. */
+  readonly votedFor: NodeId;
+}
+
+/** RequestVote RPC (Raft §5.2) and its pre-vote variant (Raft thesis §9.6). */
+export interface RequestVote {
+  readonly type: 'RequestVote';
+  readonly from: NodeId;
+  readonly to: NodeId;
+  /** For a pre-vote, the term the candidate would campaign in (its currentTerm + 1). */
+  readonly term: Term;
+  readonly lastLogIndex: LogIndex;
+  readonly lastLogTerm: Term;
+  readonly preVote: boolean;
+}
+
+export interface RequestVoteResponse {
+  readonly type: 'RequestVoteResponse';
+  readonly from: NodeId;
+  readonly to: NodeId;
+  /** The responder's currentTerm; for a granted pre-vote, the term of the request. */
+  readonly term: Term;
+  readonly voteGranted: boolean;
+  readonly preVote: boolean;
+}
+
+/** AppendEntries RPC (Raft §5.3), also the heartbeat and the quorum round for reads. */
+export interface AppendEntries {
+  readonly type: 'AppendEntries';
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: Term;
+  readonly prevLogIndex: LogIndex;
+  readonly prevLogTerm: Term;
+  readonly entries: readonly LogEntry[];
+  readonly leaderCommit: LogIndex;
+  /**
+   * The leader's quorum-round counter at sending time, echoed in the response. A read registered
+   * before round r is safe once a majority has answered round r or later (ReadIndex, thesis §6.4).
+   */
+  readonly round: number;
+}
+
+export interface AppendEntriesResponse {
+  readonly type: 'AppendEntriesResponse';
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: Term;
+  readonly success: boolean;
+  /** On success: the index of the last entry the follower now holds from this request. */
+  readonly matchIndex: LogIndex;
+  /**
+   * On failure: a hint for the leader's next probe, the follower's last index + 1 or the first
+   * index of the conflicting term (Raft §5.3, "the leader can decrement nextIndex ... faster").
+   */
+  readonly conflictIndex: LogIndex;
+  /** The `round` of the request being answered. */
+  readonly round: number;
+}
+
+export type RaftMessage = RequestVote | RequestVoteResponse | AppendEntries | AppendEntriesResponse;
+
+export type Role = 'follower' | 'precandidate' | 'candidate' | 'leader';
+
+/** Inputs to `RaftMachine.step`. */
+export type RaftEvent =
+  /** One unit of logical time passed (the driver ticks every `tickMs`). */
+  | { readonly type: 'Tick' }
+  /** A message arrived from another node. */
+  | { readonly type: 'Receive'; readonly message: RaftMessage }
+  /** Client commands to append (leader only). Answered by `Proposed` or `ProposeRejected`. */
+  | { readonly type: 'Propose'; readonly commands: readonly Uint8Array[] }
+  /** A linearizable read (leader only). Answered by `ReadReady` or `ReadFailed`. */
+  | { readonly type: 'ReadIndex'; readonly requestId: number }
+  /** The driver finished a durable write that held entries up to this one. */
+  | { readonly type: 'Persisted'; readonly index: LogIndex; readonly term: Term };
+
+/** Outputs of `RaftMachine.step`, executed by the driver under the ordering rule above. */
+export type RaftAction =
+  | { readonly type: 'PersistHardState'; readonly hardState: HardState }
+  /**
+   * Delete every stored entry with index >= `truncateFrom` (if given), then store `entries`.
+   * Entries are contiguous and, when `truncateFrom` is given, start at it.
+   */
+  | { readonly type: 'PersistEntries'; readonly truncateFrom?: LogIndex; readonly entries: readonly LogEntry[] }
+  | { readonly type: 'Send'; readonly message: RaftMessage }
+  /** Newly committed entries, contiguous and in order, to apply to the state machine. */
+  | { readonly type: 'Apply'; readonly entries: readonly LogEntry[] }
+  /** The commands of a `Propose` were appended at indexes first..first+count-1 in `term`. */
+  | { readonly type: 'Proposed'; readonly firstIndex: LogIndex; readonly term: Term; readonly count: number }
+  /** The commands of a `Propose` were not appended: this node is not leader (hint: `leaderId`, 0 if unknown) or is overloaded. */
+  | { readonly type: 'ProposeRejected'; readonly leaderId: NodeId; readonly reason: 'not_leader' | 'overloaded' }
+  /** These reads are linearizable once the state machine has applied up to `readIndex`. */
+  | { readonly type: 'ReadReady'; readonly requestIds: readonly number[]; readonly readIndex: LogIndex }
+  /** These reads cannot be served here (not leader, or leadership was lost). */
+  | { readonly type: 'ReadFailed'; readonly requestIds: readonly number[]; readonly leaderId: NodeId }
+  /** The role, term or known leader changed; the driver logs it and fails waiting clients on loss of leadership. */
+  | { readonly type: 'RoleChanged'; readonly role: Role; readonly term: Term; readonly leaderId: NodeId };
+
+/** Tunables of the core, all in ticks or counts. */
+export interface RaftOptions {
+  readonly id: NodeId;
+  /** Every voting member, including `id`. */
+  readonly members: readonly NodeId[];
+  /** A follower campaigns after a random timeout in [electionTimeoutTicks, 2 * electionTimeoutTicks). */
+  readonly electionTimeoutTicks: number;
+  /** A leader sends heartbeats this often; must be well below electionTimeoutTicks. */
+  readonly heartbeatIntervalTicks: number;
+  /** Entries per AppendEntries message. */
+  readonly appendEntriesMax: number;
+  /** Payload bytes per AppendEntries message (one entry is always allowed). */
+  readonly appendBytesMax: number;
+  /** AppendEntries in flight per follower in the replicate state. */
+  readonly inflightAppendsMax: number;
+  /** Proposed-but-uncommitted entries the leader holds before refusing with `overloaded`. */
+  readonly pendingProposalsMax: number;
+  /** Reads waiting for a quorum round before refusing. */
+  readonly pendingReadsMax: number;
+}
+
+/** What a node restarts from (loaded from RaftStorage). */
+export interface RaftInitialState {
+  readonly hardState: HardState;
+  /** The whole stored log, contiguous from index 1 (snapshots come later). */
+  readonly entries: readonly LogEntry[];
+}

@@ -1,0 +1,31 @@
+/**
+ * Durable storage for the Raft log and hard state, behind a small interface so that LevelDB
+ * could be swapped for another store.
+ */
+import type { HardState, LogEntry, RaftInitialState } from '../raft/types.js';
+import type { LogIndex } from '../util/types.js';
+
+/** One atomic, synced write: the union of the Persist actions of one or more steps. */
+export interface StorageWrite {
+  /** The newest hard state, if it changed. */
+  readonly hardState?: HardState;
+  /** Truncations and appends in the order the core emitted them. */
+  readonly entryOps: ReadonlyArray<{ readonly truncateFrom?: LogIndex; readonly entries: readonly LogEntry[] }>;
+}
+
+export interface RaftStorage {
+  /** Loads everything a restarting node needs. Throws StorageCorruptError on damaged data. */
+  load(): Promise<RaftInitialState>;
+  /** Applies `write` as one atomic batch and resolves only after it is on stable storage. */
+  write(write: StorageWrite): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Stored data that cannot be decoded; the message names the file or key. */
+export class StorageCorruptError extends Error {
+  readonly code = 'STORAGE_CORRUPT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'StorageCorruptError';
+  }
+}

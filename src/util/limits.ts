@@ -1,0 +1,28 @@
+/**
+ * Every bound the system enforces, named in one place (units last). A limit that is hit produces
+ * an error value for the caller, never unbounded memory growth.
+ */
+export const limits = {
+  /** The first line of a client command, without its CRLF (the course protocol's 500 bytes). */
+  commandLineBytesMax: 500,
+  /** Default largest content of one write/cas; configurable per cluster (`contentBytesMax`). */
+  contentBytesMaxDefault: 1024 * 1024,
+  /** Client connections one node accepts at once; more are refused with ERR_INTERNAL. */
+  clientConnectionsMax: 4096,
+  /** Commands a connection may have pipelined and unanswered before the node stops reading it. */
+  pipelinedCommandsMax: 256,
+  /** Entries in one AppendEntries message. */
+  appendEntriesMax: 512,
+  /** Payload bytes in one AppendEntries message (at least one entry is always sent). */
+  appendBytesMax: 4 * 1024 * 1024,
+  /** AppendEntries messages in flight to one follower before the leader waits for acks. */
+  inflightAppendsMax: 16,
+  /** Client commands proposed but not yet committed on a leader before new ones are refused. */
+  pendingProposalsMax: 65536,
+  /** Linearizable reads waiting for a quorum round on a leader. */
+  pendingReadsMax: 65536,
+  /** Exactly-once sessions remembered by the file-server state machine (oldest evicted). */
+  sessionsMax: 10000,
+  /** Largest encoded Raft message accepted from the network. */
+  messageBytesMax: 64 * 1024 * 1024,
+} as const;
