@@ -1,0 +1,127 @@
+/**
+ * `fsraft-node <id> [--config FILE]`: runs one member of the cluster described by the config.
+ * Prints one log line per state change and a readiness line, and stops cleanly on SIGINT/SIGTERM.
+ * This is the one place where the concrete storage, transport and clock are chosen.
+ */
+import { randomInt } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { SystemClock } from '../clock/clock.js';
+import { FileServerState } from '../fs/file_server.js';
+import { RaftMachine } from '../raft/raft_machine.js';
+import { ClientServer } from '../server/client_server.js';
+import { RaftNode } from '../server/raft_node.js';
+import { LevelRaftStorage } from '../storage/level_storage.js';
+import { NanomsgTransport } from '../transport/nanomsg_transport.js';
+import { limits } from '../util/limits.js';
+import { SeededRandom } from '../util/prng.js';
+import { ConfigError, loadClusterConfig, type ClusterConfig } from './config.js';
+
+/** The repository's default config, used when ./config/cluster.json does not exist. */
+export function defaultConfigPath(): string {
+  const local = path.resolve('config/cluster.json');
+  if (existsSync(local)) return local;
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  return path.resolve(here, '../../../config/cluster.json');
+}
+
+async function main(): Promise<void> {
+  const argv = await yargs(hideBin(process.argv))
+    .scriptName('fsraft-node')
+    .command('$0 <id>', 'run one node of an fsraft cluster', (command) =>
+      command.positional('id', { type: 'number', describe: 'this node\'s id in the config', demandOption: true }),
+    )
+    .option('config', { type: 'string', describe: 'cluster config file', default: defaultConfigPath() })
+    .strict()
+    .help()
+    .parse();
+  const config = loadClusterConfig(argv.config);
+  await runNode(config, Number(argv.id));
+}
+
+async function runNode(config: ClusterConfig, id: number): Promise<void> {
+  const self = config.nodes.find((node) => node.id === id);
+  if (self === undefined) {
+    throw new ConfigError(`${config.file}: nodes: no node has id ${id} (ids: ${config.nodes.map((node) => node.id).join(', ')})`);
+  }
+  const log = (line: string): void => {
+    process.stdout.write(`${line}\n`);
+  };
+  mkdirSync(self.stateDir, { recursive: true });
+  const storage = await LevelRaftStorage.open(self.logDir);
+  const initial = await storage.load();
+  const machine = new RaftMachine(
+    {
+      id,
+      members: config.nodes.map((node) => node.id),
+      electionTimeoutTicks: config.timing.electionTimeoutTicks,
+      heartbeatIntervalTicks: config.timing.heartbeatIntervalTicks,
+      appendEntriesMax: limits.appendEntriesMax,
+      appendBytesMax: limits.appendBytesMax,
+      inflightAppendsMax: limits.inflightAppendsMax,
+      pendingProposalsMax: limits.pendingProposalsMax,
+      pendingReadsMax: limits.pendingReadsMax,
+    },
+    initial,
+    new SeededRandom(randomInt(0x7fffffff)),
+  );
+  const transport = new NanomsgTransport({
+    id,
+    peers: new Map(config.nodes.map((node) => [node.id, node.raftAddress])),
+    onError: (error) => log(`[n${id}] transport: ${error.message}`),
+  });
+  let shuttingDown = false;
+  const fatal = (error: Error): void => {
+    log(`[n${id}] fatal: ${error.message}`);
+    // Recovery is a restart from disk: memory may be ahead of what was made durable.
+    process.exit(1);
+  };
+  const node = new RaftNode({
+    machine,
+    storage,
+    transport,
+    clock: new SystemClock(),
+    fileServer: new FileServerState(),
+    tickMs: config.timing.tickMs,
+    log,
+    onFatal: (error) => {
+      if (!shuttingDown) fatal(error);
+    },
+  });
+  const clients = new ClientServer({
+    node,
+    address: self.clientAddress,
+    clientAddresses: new Map(config.nodes.map((node) => [node.id, node.clientAddress])),
+    contentBytesMax: config.contentBytesMax,
+    leaderWaitMs: config.timing.leaderWaitMs,
+    log,
+  });
+  await clients.listen();
+  await node.start();
+  log(`[n${id} t${machine.currentTerm} ${machine.role}] ready: clients on ${self.clientAddress}, raft on ${self.raftAddress}, log in ${self.logDir}`);
+
+  const shutdown = (signal: string): void => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log(`[n${id}] ${signal}: stopping`);
+    void (async () => {
+      await clients.close();
+      await node.stop();
+      await storage.close();
+      log(`[n${id}] stopped`);
+      process.exit(0);
+    })();
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  // Expected failures (bad config, busy port, locked or corrupt storage) are one clear line.
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`fsraft-node: ${message}\n`);
+  process.exit(1);
+});

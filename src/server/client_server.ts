@@ -1,0 +1,204 @@
+/**
+ * The raw TCP client protocol (../shared/protocol.md) on a node's client address. Commands may be
+ * pipelined or split across packets; replies go back in command order. Followers answer
+ * `ERR_REDIRECT <leader client address>` and close. A malformed command gets `ERR_CMD_ERR` and the
+ * connection is closed; nothing a client sends can disturb another client or the node.
+ */
+import net from 'node:net';
+import { CommandParser, formatReply, replyForRead, replyForResult, type ClientCommand } from '../codec/client_protocol.js';
+import { limits } from '../util/limits.js';
+import type { NodeId } from '../util/types.js';
+import { parseHostPort } from '../util/host_port.js';
+import { NotLeaderError } from './node_errors.js';
+import type { RaftNode } from './raft_node.js';
+
+/** What the client handler needs to know beyond the node itself. */
+export interface ClientServerOptions {
+  readonly node: RaftNode;
+  /** `host:port` to listen on. */
+  readonly address: string;
+  /** Every member's client address, for redirects. */
+  readonly clientAddresses: ReadonlyMap<NodeId, string>;
+  readonly contentBytesMax: number;
+  /** How long a node that knows no leader waits for one before answering ERR_INTERNAL. */
+  readonly leaderWaitMs: number;
+  readonly log: (line: string) => void;
+}
+
+/** One reply slot, filled when its command completes; replies leave in slot order. */
+interface Slot {
+  reply: Uint8Array | undefined;
+  closeAfter: boolean;
+}
+
+/** Replies to a command, and whether the connection must close after it. */
+interface Answer {
+  readonly reply: Uint8Array;
+  readonly closeAfter: boolean;
+}
+
+/** Listens for protocol clients and serves each connection with a ClientConnection. */
+export class ClientServer {
+  private readonly server: net.Server;
+  private readonly connections = new Set<ClientConnection>();
+
+  constructor(private readonly options: ClientServerOptions) {
+    this.server = net.createServer((socket) => this.accept(socket));
+    this.server.on('error', (error) => options.log(`client listener error: ${error.message}`));
+  }
+
+  /** Binds the client address; rejects with a clear message if it is taken. */
+  listen(): Promise<void> {
+    const hostPort = parseHostPort(this.options.address);
+    if (hostPort === null) return Promise.reject(new Error(`bad client address ${this.options.address}`));
+    return new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException): void => {
+        reject(new Error(`cannot listen for clients on ${this.options.address}: ${error.code === 'EADDRINUSE' ? 'the address is already in use' : error.message}`));
+      };
+      this.server.once('error', onError);
+      this.server.listen(hostPort.port, hostPort.host, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting, closes every connection, and resolves when the listener is closed. */
+  close(): Promise<void> {
+    for (const connection of this.connections) connection.destroy();
+    return new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.connections.size >= limits.clientConnectionsMax) {
+      socket.end(formatReply.internalError());
+      return;
+    }
+    const connection = new ClientConnection(socket, this.options, () => this.connections.delete(connection));
+    this.connections.add(connection);
+  }
+}
+
+/** One client's connection: parse, run in order-preserving fashion, reply in order. */
+class ClientConnection {
+  private readonly parser: CommandParser;
+  private readonly slots: Slot[] = [];
+  /** No more commands are read once a reply that closes the connection is queued. */
+  private closing = false;
+  /** Settles when every command so far has completed: reads wait for it (see `run`). */
+  private allDone: Promise<void> = Promise.resolve();
+  /** Settles when every read so far has completed: mutations wait for it. */
+  private readsDone: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly options: ClientServerOptions,
+    private readonly onClose: () => void,
+  ) {
+    this.parser = new CommandParser({ contentBytesMax: options.contentBytesMax });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      this.closing = true;
+      onClose();
+    });
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    this.parser.push(chunk);
+    this.drain();
+  }
+
+  /** Starts every complete command, up to the pipelining limit. */
+  private drain(): void {
+    while (!this.closing && this.slots.length < limits.pipelinedCommandsMax) {
+      const parsed = this.parser.next();
+      if (parsed === undefined) break;
+      if (parsed.type === 'error') {
+        this.options.log(`client ${this.socket.remoteAddress}:${this.socket.remotePort}: ${parsed.reason}`);
+        this.closing = true;
+        this.slots.push({ reply: formatReply.commandError(), closeAfter: true });
+        this.writeReplies();
+        return;
+      }
+      this.start(parsed.command);
+    }
+    // Back-pressure: a client that pipelines without reading its replies stops being read.
+    if (this.slots.length >= limits.pipelinedCommandsMax) this.socket.pause();
+  }
+
+  private start(command: ClientCommand): void {
+    const slot: Slot = { reply: undefined, closeAfter: false };
+    this.slots.push(slot);
+    const done = this.run(command).then((answer) => {
+      slot.reply = answer.reply;
+      slot.closeAfter = answer.closeAfter;
+      if (answer.closeAfter) this.closing = true;
+      this.writeReplies();
+    });
+    this.allDone = Promise.all([this.allDone, done]).then(() => undefined);
+    if (command.op === 'read') this.readsDone = Promise.all([this.readsDone, done]).then(() => undefined);
+  }
+
+  /**
+   * Runs one command in the connection's order. Mutations are proposed at once, in order, so the
+   * log keeps their order; a read waits for every earlier command, and a mutation for every
+   * earlier read, so that a pipelined `write x; read x` reads its own write and a pipelined
+   * `read x; write x` does not see the later write.
+   */
+  private async run(command: ClientCommand): Promise<Answer> {
+    await (command.op === 'read' ? this.allDone : this.readsDone);
+    try {
+      return await this.execute(command);
+    } catch (error) {
+      return this.answerError(error);
+    }
+  }
+
+  private async execute(command: ClientCommand): Promise<Answer> {
+    const node = this.options.node;
+    if (node.role !== 'leader') {
+      const leaderId = node.leaderId !== 0 ? node.leaderId : await node.waitForLeader(this.options.leaderWaitMs);
+      if (leaderId !== node.id) return this.redirect(leaderId);
+    }
+    if (command.op === 'read') return { reply: replyForRead(await node.read(command.name)), closeAfter: false };
+    return { reply: replyForResult(await node.submit(command)), closeAfter: false };
+  }
+
+  private answerError(error: unknown): Answer {
+    if (error instanceof NotLeaderError && error.leaderId !== this.options.node.id) return this.redirect(error.leaderId);
+    return { reply: formatReply.internalError(), closeAfter: false };
+  }
+
+  private redirect(leaderId: NodeId): Answer {
+    const address = this.options.clientAddresses.get(leaderId);
+    if (leaderId === 0 || address === undefined) return { reply: formatReply.internalError(), closeAfter: false };
+    return { reply: formatReply.redirect(address), closeAfter: true };
+  }
+
+  /** Writes every reply at the head of the queue that is ready, in order. */
+  private writeReplies(): void {
+    while (this.slots.length > 0) {
+      const head = this.slots[0];
+      if (head === undefined || head.reply === undefined) break;
+      this.slots.shift();
+      if (this.socket.destroyed) continue;
+      this.socket.write(head.reply);
+      if (head.closeAfter) {
+        this.slots.length = 0;
+        this.socket.end();
+        return;
+      }
+    }
+    if (!this.closing && this.slots.length < limits.pipelinedCommandsMax && this.socket.isPaused()) {
+      this.socket.resume();
+      this.drain();
+    }
+  }
+}

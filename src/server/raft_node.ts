@@ -1,0 +1,390 @@
+/**
+ * The node driver: the thin I/O shell around the pure Raft core and the file-server state
+ * machine. It feeds the core ticks, messages, proposals and reads, and executes the actions it
+ * returns under the ordering rule of src/raft/types.ts:
+ *
+ *   persist (one atomic synced write) -> send -> apply -> notify
+ *
+ * Steps taken while a write is in flight accumulate into the next write, so many client commands
+ * share one fsync (group commit). A leader's AppendEntries go out at once, in parallel with its own
+ * write (Raft §10.2.1); the core counts the leader's log only after `Persisted`.
+ */
+import type { Clock } from '../clock/clock.js';
+import { decodeFsRequest, encodeFsRequest } from '../codec/fs_request_codec.js';
+import type { FileServerState } from '../fs/file_server.js';
+import type { FsCommand, FsReadResult, FsResult } from '../fs/types.js';
+import type { RaftMachine } from '../raft/raft_machine.js';
+import { EntryType, type HardState, type LogEntry, type RaftAction, type RaftEvent, type Role } from '../raft/types.js';
+import type { RaftStorage, StorageWrite } from '../storage/raft_storage.js';
+import type { Transport } from '../transport/transport.js';
+import { assert } from '../util/assert.js';
+import type { LogIndex, NodeId, Term } from '../util/types.js';
+import { NodeStoppedError, NotLeaderError, OutcomeUnknownError, OverloadedError } from './node_errors.js';
+
+/** Everything a RaftNode drives; built by the CLI (or a test). */
+export interface RaftNodeOptions {
+  readonly machine: RaftMachine;
+  readonly storage: RaftStorage;
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly fileServer: FileServerState;
+  readonly tickMs: number;
+  /** Receives one line per event worth logging, already prefixed `[n2 t7 leader]`. */
+  readonly log: (line: string) => void;
+  /** Called when the node can no longer be trusted to continue (a failed durable write). */
+  readonly onFatal: (error: Error) => void;
+}
+
+/** Exactly-once identity of a request (0/0 for the plain course protocol). */
+export interface SessionIdentity {
+  readonly clientId: number;
+  readonly sequence: number;
+}
+
+interface Deferred<T> {
+  readonly resolve: (value: T) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** A proposal waiting to be stepped into the core (collected for one `Propose`). */
+interface QueuedProposal extends Deferred<FsResult> {
+  readonly data: Uint8Array;
+}
+
+/** A proposal appended at a known (index, term), waiting to be applied. */
+interface AppendedProposal extends Deferred<FsResult> {
+  readonly term: Term;
+}
+
+interface PendingRead extends Deferred<FsReadResult> {
+  readonly name: string;
+}
+
+interface ReadyRead extends PendingRead {
+  readonly readIndex: LogIndex;
+}
+
+/** Persist actions and the outputs that must wait for them. */
+interface Batch {
+  hardState: HardState | undefined;
+  entryOps: Array<{ truncateFrom?: LogIndex; entries: readonly LogEntry[] }>;
+  outputs: RaftAction[];
+}
+
+const emptyBatch = (): Batch => ({ hardState: undefined, entryOps: [], outputs: [] });
+
+/** One fsraft node: a Raft member serving the replicated file-server state machine. */
+export class RaftNode {
+  private readonly options: RaftNodeOptions;
+  private readonly machine: RaftMachine;
+  private open: Batch = emptyBatch();
+  private writeInFlight = false;
+  private stopped = false;
+  private stopTicks: (() => void) | undefined;
+
+  private queuedProposals: QueuedProposal[] = [];
+  private proposeScheduled = false;
+  /** Proposals appended to the log, by index. Invariant: all belong to the current leader term. */
+  private readonly appended = new Map<LogIndex, AppendedProposal>();
+
+  private nextReadId = 1;
+  private readonly pendingReads = new Map<number, PendingRead>();
+  private readyReads: ReadyRead[] = [];
+
+  private appliedIndex: LogIndex = 0;
+  /** The newest time stamp seen in the log or proposed here; stamps never go back. */
+  private lastStampMs = 0;
+  private readonly leaderListeners = new Set<() => void>();
+
+  constructor(options: RaftNodeOptions) {
+    this.options = options;
+    this.machine = options.machine;
+  }
+
+  /** Starts ticking and receiving. */
+  async start(): Promise<void> {
+    await this.options.transport.start((message) => this.step({ type: 'Receive', message }));
+    this.stopTicks = this.options.clock.every(this.options.tickMs, () => this.step({ type: 'Tick' }));
+    this.log(`started with ${this.machine.lastIndex} log entries`);
+  }
+
+  /** Stops ticking and fails everything that waits; in-flight writes are left to finish. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.stopTicks?.();
+    const error = new NodeStoppedError();
+    this.failProposals(error);
+    for (const read of this.pendingReads.values()) read.reject(error);
+    for (const read of this.readyReads) read.reject(error);
+    this.pendingReads.clear();
+    this.readyReads = [];
+    await this.options.transport.close();
+  }
+
+  get id(): NodeId {
+    return this.machine.id;
+  }
+
+  get role(): Role {
+    return this.machine.role;
+  }
+
+  get leaderId(): NodeId {
+    return this.machine.leaderId;
+  }
+
+  get currentTerm(): Term {
+    return this.machine.currentTerm;
+  }
+
+  /**
+   * Replicates `command` and resolves with its result once it is committed and applied here.
+   * Rejects with NotLeaderError, OverloadedError, OutcomeUnknownError or NodeStoppedError.
+   */
+  submit(command: FsCommand, session: SessionIdentity = { clientId: 0, sequence: 0 }): Promise<FsResult> {
+    if (this.stopped) return Promise.reject(new NodeStoppedError());
+    if (this.machine.role !== 'leader') return Promise.reject(new NotLeaderError(this.machine.leaderId));
+    // The stamp decides expiry on every replica; max() keeps it monotonic across clock steps.
+    this.lastStampMs = Math.max(this.lastStampMs, this.options.clock.nowMs());
+    const data = encodeFsRequest({ ...session, stampMs: this.lastStampMs, command });
+    return new Promise<FsResult>((resolve, reject) => {
+      this.queuedProposals.push({ data, resolve, reject });
+      this.scheduleProposals();
+    });
+  }
+
+  /** A linearizable read (ReadIndex, Raft thesis §6.4), answered by the leader only. */
+  read(name: string): Promise<FsReadResult> {
+    if (this.stopped) return Promise.reject(new NodeStoppedError());
+    if (this.machine.role !== 'leader') return Promise.reject(new NotLeaderError(this.machine.leaderId));
+    const requestId = this.nextReadId++;
+    return new Promise<FsReadResult>((resolve, reject) => {
+      this.pendingReads.set(requestId, { name, resolve, reject });
+      this.step({ type: 'ReadIndex', requestId });
+    });
+  }
+
+  /**
+   * Resolves with the leader's id as soon as one is known (possibly this node), or 0 after
+   * `timeoutMs`. Used by followers that must redirect a client but know no leader yet.
+   */
+  waitForLeader(timeoutMs: number): Promise<NodeId> {
+    if (this.machine.leaderId !== 0 || this.stopped) return Promise.resolve(this.machine.leaderId);
+    return new Promise<NodeId>((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.leaderListeners.delete(check);
+        resolve(this.machine.leaderId);
+      };
+      const check = (): void => {
+        if (this.machine.leaderId !== 0 || this.stopped) finish();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      this.leaderListeners.add(check);
+    });
+  }
+
+  /** Feeds one event to the core and schedules the resulting actions. */
+  private step(event: RaftEvent): void {
+    if (this.stopped) return;
+    let actions: RaftAction[];
+    try {
+      actions = this.machine.step(event);
+    } catch (error) {
+      this.options.onFatal(error as Error);
+      return;
+    }
+    for (const action of actions) this.route(action);
+    this.flush();
+  }
+
+  /** Sorts an action into the open batch, or executes it at once where the ordering rule allows. */
+  private route(action: RaftAction): void {
+    switch (action.type) {
+      case 'PersistHardState':
+        this.open.hardState = action.hardState;
+        return;
+      case 'PersistEntries':
+        this.open.entryOps.push(action.truncateFrom === undefined ? { entries: action.entries } : { truncateFrom: action.truncateFrom, entries: action.entries });
+        return;
+      case 'Send':
+        // Raft §10.2.1: the leader may replicate before its own write completes.
+        if (action.message.type === 'AppendEntries') this.options.transport.send(action.message);
+        else this.open.outputs.push(action);
+        return;
+      case 'Proposed':
+      case 'ProposeRejected':
+        // Bookkeeping only: nothing is promised to a client until the entry is applied.
+        this.onProposeOutcome(action);
+        return;
+      default:
+        this.open.outputs.push(action);
+    }
+  }
+
+  /** Starts the next durable write, or executes outputs that need none, if no write is in flight. */
+  private flush(): void {
+    while (!this.writeInFlight) {
+      const batch = this.open;
+      const needsWrite = batch.hardState !== undefined || batch.entryOps.length > 0;
+      if (!needsWrite && batch.outputs.length === 0) return;
+      this.open = emptyBatch();
+      if (!needsWrite) {
+        this.execute(batch.outputs);
+        continue;
+      }
+      this.writeInFlight = true;
+      const write: StorageWrite = batch.hardState === undefined ? { entryOps: batch.entryOps } : { hardState: batch.hardState, entryOps: batch.entryOps };
+      this.options.storage.write(write).then(
+        () => this.onWritten(batch),
+        (error: unknown) => this.options.onFatal(error as Error),
+      );
+      return;
+    }
+  }
+
+  private onWritten(batch: Batch): void {
+    this.writeInFlight = false;
+    if (this.stopped) return;
+    this.execute(batch.outputs);
+    const last = lastEntry(batch);
+    if (last !== undefined) this.step({ type: 'Persisted', index: last.index, term: last.term });
+    else this.flush();
+  }
+
+  /** Executes outputs in the rule's order: sends, then applies, then notifications. */
+  private execute(outputs: readonly RaftAction[]): void {
+    for (const action of outputs) if (action.type === 'Send') this.options.transport.send(action.message);
+    for (const action of outputs) if (action.type === 'Apply') this.apply(action.entries);
+    for (const action of outputs) this.notify(action);
+    this.serveReadyReads();
+  }
+
+  private notify(action: RaftAction): void {
+    switch (action.type) {
+      case 'ReadReady':
+        for (const requestId of action.requestIds) {
+          const read = this.pendingReads.get(requestId);
+          if (read === undefined) continue;
+          this.pendingReads.delete(requestId);
+          this.readyReads.push({ ...read, readIndex: action.readIndex });
+        }
+        return;
+      case 'ReadFailed':
+        for (const requestId of action.requestIds) {
+          this.pendingReads.get(requestId)?.reject(new NotLeaderError(action.leaderId));
+          this.pendingReads.delete(requestId);
+        }
+        return;
+      case 'RoleChanged':
+        this.onRoleChanged(action.role, action.term, action.leaderId);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onRoleChanged(role: Role, term: Term, leaderId: NodeId): void {
+    this.options.log(`[n${this.machine.id} t${term} ${role}] ${role === 'leader' ? 'became leader' : leaderId === 0 ? 'no known leader' : `following n${leaderId}`}`);
+    const leadingTerm = this.appended.values().next().value?.term;
+    if (role !== 'leader' || (leadingTerm !== undefined && leadingTerm !== term)) {
+      this.failProposals(new OutcomeUnknownError('leadership was lost before the command committed'));
+    }
+    for (const listener of [...this.leaderListeners]) listener();
+  }
+
+  private onProposeOutcome(action: Extract<RaftAction, { type: 'Proposed' | 'ProposeRejected' }>): void {
+    const batch = this.proposing;
+    this.proposing = [];
+    if (action.type === 'ProposeRejected') {
+      const error = action.reason === 'overloaded' ? new OverloadedError() : new NotLeaderError(action.leaderId);
+      for (const proposal of batch) proposal.reject(error);
+      return;
+    }
+    assert(action.count === batch.length, `Proposed count ${action.count} != ${batch.length} commands`);
+    batch.forEach((proposal, offset) => {
+      this.appended.set(action.firstIndex + offset, { term: action.term, resolve: proposal.resolve, reject: proposal.reject });
+    });
+  }
+
+  /** The proposals of the `Propose` being stepped right now. */
+  private proposing: QueuedProposal[] = [];
+
+  private scheduleProposals(): void {
+    if (this.proposeScheduled) return;
+    this.proposeScheduled = true;
+    // setImmediate lets every command that arrived in this I/O turn join one Propose: one append,
+    // one fsync, one AppendEntries per follower for all of them.
+    setImmediate(() => {
+      this.proposeScheduled = false;
+      const batch = this.queuedProposals;
+      this.queuedProposals = [];
+      if (batch.length === 0) return;
+      if (this.stopped) {
+        for (const proposal of batch) proposal.reject(new NodeStoppedError());
+        return;
+      }
+      this.proposing = batch;
+      this.step({ type: 'Propose', commands: batch.map((proposal) => proposal.data) });
+      // A core that answered neither Proposed nor ProposeRejected would strand these clients.
+      assert(this.proposing.length === 0, 'Propose was not answered');
+    });
+  }
+
+  private failProposals(error: Error): void {
+    for (const proposal of this.appended.values()) proposal.reject(error);
+    this.appended.clear();
+    for (const proposal of this.queuedProposals) proposal.reject(error);
+    this.queuedProposals = [];
+  }
+
+  /** Applies committed entries in order and answers the clients waiting for them. */
+  private apply(entries: readonly LogEntry[]): void {
+    for (const entry of entries) {
+      assert(entry.index === this.appliedIndex + 1, `apply gap: applied ${this.appliedIndex}, got ${entry.index}`);
+      this.appliedIndex = entry.index;
+      const result = entry.type === EntryType.Command ? this.applyCommand(entry) : undefined;
+      const waiter = this.appended.get(entry.index);
+      if (waiter === undefined) continue;
+      this.appended.delete(entry.index);
+      if (waiter.term === entry.term && result !== undefined) waiter.resolve(result);
+      else waiter.reject(new OutcomeUnknownError('another leader overwrote the entry'));
+    }
+  }
+
+  private applyCommand(entry: LogEntry): FsResult | undefined {
+    const decoded = decodeFsRequest(entry.data);
+    if (!decoded.ok) {
+      // Every replica holds the same bytes, so every replica skips this entry alike.
+      this.log(`skipping undecodable entry ${entry.index}: ${decoded.error}`);
+      return undefined;
+    }
+    this.lastStampMs = Math.max(this.lastStampMs, decoded.request.stampMs);
+    return this.options.fileServer.apply(decoded.request);
+  }
+
+  private serveReadyReads(): void {
+    if (this.readyReads.length === 0) return;
+    const waiting: ReadyRead[] = [];
+    const nowMs = Math.max(this.lastStampMs, this.options.clock.nowMs());
+    for (const read of this.readyReads) {
+      if (read.readIndex <= this.appliedIndex) read.resolve(this.options.fileServer.read(read.name, nowMs));
+      else waiting.push(read);
+    }
+    this.readyReads = waiting;
+  }
+
+  private log(message: string): void {
+    this.options.log(`[n${this.machine.id} t${this.machine.currentTerm} ${this.machine.role}] ${message}`);
+  }
+}
+
+function lastEntry(batch: Batch): LogEntry | undefined {
+  for (let position = batch.entryOps.length - 1; position >= 0; position--) {
+    const entries = batch.entryOps[position]?.entries ?? [];
+    const last = entries[entries.length - 1];
+    if (last !== undefined) return last;
+  }
+  return undefined;
+}
