@@ -1,0 +1,93 @@
+/**
+ * A binary min-heap of expiry deadlines, so the state machine can drop expired files in
+ * O(log n) each instead of scanning every file on every apply.
+ *
+ * Entries are never removed from the middle: when a file is rewritten or deleted its old entry
+ * simply stops matching (the state machine compares versions) and is discarded when popped.
+ */
+
+/** One deadline: the file `name` at `version` expires at `expiresAtMs`. */
+export interface ExpiryEntry {
+  readonly expiresAtMs: number;
+  readonly name: string;
+  /** Versions are unique cluster-wide, so (name, version) identifies one incarnation of a file. */
+  readonly version: number;
+}
+
+/** Ties broken by version so the pop order is a pure function of the pushes (determinism). */
+function less(a: ExpiryEntry, b: ExpiryEntry): boolean {
+  return a.expiresAtMs < b.expiresAtMs || (a.expiresAtMs === b.expiresAtMs && a.version < b.version);
+}
+
+/** Min-heap ordered by (expiresAtMs, version). */
+export class ExpiryHeap {
+  private entries: ExpiryEntry[] = [];
+
+  /** Number of entries, stale ones included. */
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /** The earliest deadline, or undefined when empty. */
+  peek(): ExpiryEntry | undefined {
+    return this.entries[0];
+  }
+
+  push(entry: ExpiryEntry): void {
+    this.entries.push(entry);
+    this.siftUp(this.entries.length - 1);
+  }
+
+  /** Removes and returns the earliest deadline. */
+  pop(): ExpiryEntry | undefined {
+    const top = this.entries[0];
+    const last = this.entries.pop();
+    if (top === undefined || last === undefined) return undefined;
+    if (this.entries.length > 0) {
+      this.entries[0] = last;
+      this.siftDown(0);
+    }
+    return top;
+  }
+
+  /**
+   * Keeps only the entries `keep` accepts and restores heap order in O(n). Used to shed stale
+   * entries: without it a file rewritten with an expiry a million times holds a million entries.
+   */
+  retain(keep: (entry: ExpiryEntry) => boolean): void {
+    this.entries = this.entries.filter(keep);
+    for (let i = (this.entries.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
+
+  private siftUp(start: number): void {
+    const entries = this.entries;
+    let i = start;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const child = entries[i]!;
+      const above = entries[parent]!;
+      if (!less(child, above)) return;
+      entries[i] = above;
+      entries[parent] = child;
+      i = parent;
+    }
+  }
+
+  private siftDown(start: number): void {
+    const entries = this.entries;
+    const length = entries.length;
+    let i = start;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= length) return;
+      const right = left + 1;
+      const smaller = right < length && less(entries[right]!, entries[left]!) ? right : left;
+      const current = entries[i]!;
+      const child = entries[smaller]!;
+      if (!less(child, current)) return;
+      entries[i] = child;
+      entries[smaller] = current;
+      i = smaller;
+    }
+  }
+}
