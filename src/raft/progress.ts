@@ -1,0 +1,96 @@
+/**
+ * What a leader knows about one follower's log (Raft Figure 2, "volatile state on leaders"), plus
+ * the flow control etcd-io/raft calls `Progress`: a follower is either being probed for the point
+ * where its log matches, or being fed a pipeline of AppendEntries.
+ */
+import { assert } from '../util/assert.js';
+import type { LogIndex } from '../util/types.js';
+
+/**
+ * `probe`: the leader does not know where the follower's log matches; one AppendEntries at a time.
+ * `replicate`: the logs match up to matchIndex; AppendEntries are pipelined optimistically.
+ */
+export type ProgressState = 'probe' | 'replicate';
+
+/** One AppendEntries with entries that the follower has not acknowledged yet. */
+export interface Inflight {
+  /** Index of the last entry the message carried. */
+  readonly lastIndex: LogIndex;
+  /** The leader's tick count when it was sent; old ones are presumed lost. */
+  readonly sentTick: number;
+}
+
+/** Replication state of one follower, owned by the leader for the length of its term. */
+export class Progress {
+  /** Index of the next entry to send (Raft Figure 2). */
+  nextIndex: LogIndex;
+  /** Highest index known to be replicated, durably, on the follower (Raft Figure 2). */
+  matchIndex: LogIndex = 0;
+  state: ProgressState = 'probe';
+  /** In probe state: an AppendEntries is outstanding, so wait for its answer or the next heartbeat. */
+  probeSent = false;
+  /** In replicate state: unacknowledged AppendEntries, oldest first. */
+  inflights: Inflight[] = [];
+  /** The follower answered in the current check-quorum window (Raft thesis §6.2). */
+  recentActive = false;
+  /** Highest quorum round the follower has echoed in this term (ReadIndex, thesis §6.4). */
+  ackedRound = 0;
+
+  constructor(nextIndex: LogIndex) {
+    this.nextIndex = nextIndex;
+  }
+
+  /** True when no more AppendEntries may be sent now. */
+  isPaused(inflightAppendsMax: number): boolean {
+    return this.state === 'probe' ? this.probeSent : this.inflights.length >= inflightAppendsMax;
+  }
+
+  /** Starts probing at `nextIndex`; pipelined messages are forgotten (their answers are still harmless). */
+  becomeProbe(nextIndex: LogIndex): void {
+    assert(nextIndex > this.matchIndex, `probe at ${nextIndex} at or below matchIndex ${this.matchIndex}`);
+    this.state = 'probe';
+    this.nextIndex = nextIndex;
+    this.probeSent = false;
+    this.inflights = [];
+  }
+
+  /** The logs match up to matchIndex: stream from just after it. */
+  becomeReplicate(): void {
+    this.state = 'replicate';
+    this.nextIndex = this.matchIndex + 1;
+    this.probeSent = false;
+    this.inflights = [];
+  }
+
+  /**
+   * Records an acknowledgement up to `matchIndex` (which may be stale or duplicated: the network
+   * reorders). Returns true when matchIndex advanced.
+   */
+  acknowledge(matchIndex: LogIndex): boolean {
+    const advanced = matchIndex > this.matchIndex;
+    this.matchIndex = Math.max(this.matchIndex, matchIndex);
+    this.nextIndex = Math.max(this.nextIndex, this.matchIndex + 1);
+    while (this.inflights.length > 0 && this.inflights[0]!.lastIndex <= this.matchIndex) this.inflights.shift();
+    return advanced;
+  }
+
+  /** Records a pipelined AppendEntries whose last entry is `lastIndex`. */
+  sent(lastIndex: LogIndex, nowTick: number): void {
+    if (this.state === 'probe') {
+      this.probeSent = true;
+      return;
+    }
+    this.inflights.push({ lastIndex, sentTick: nowTick });
+    this.nextIndex = lastIndex + 1;
+  }
+
+  /**
+   * True when the oldest pipelined message has gone unanswered for `timeoutTicks`. A dropped
+   * AppendEntries in replicate state would otherwise leave a gap the follower never reports
+   * (it only answers what it receives) and the follower would fall behind forever.
+   */
+  isStalled(nowTick: number, timeoutTicks: number): boolean {
+    const oldest = this.inflights[0];
+    return this.state === 'replicate' && oldest !== undefined && nowTick - oldest.sentTick >= timeoutTicks;
+  }
+}
