@@ -1,0 +1,300 @@
+/**
+ * RaftStorage on one LevelDB database (the `level` package).
+ *
+ * Keys:
+ *   'h'                       the hard state record (log_entry_codec.ts)
+ *   'e' + u64 big-endian index one log entry record; big-endian so that LevelDB's byte order is
+ *                             index order and the log is one contiguous key range
+ * Other first bytes are reserved (snapshot metadata will live under 's').
+ *
+ * Durability: every write() is ONE LevelDB batch written with `sync: true` (fdatasync of the
+ * LevelDB log before the promise resolves), so a crash leaves either all or none of a batch:
+ * never a vote without its term, or a truncation without the entries that replace it.
+ *
+ * Every record carries a CRC-32C, and load() checks indexes are contiguous from 1 and terms never
+ * decrease, so damage is reported as StorageCorruptError naming the directory and key instead of
+ * being replicated to followers as committed history.
+ */
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Level } from 'level';
+import { dataViewOf, readU64, writeU64 } from '../codec/binary.js';
+import { decodeHardState, decodeLogEntry, encodeHardState, encodeLogEntry } from '../codec/log_entry_codec.js';
+import type { HardState, LogEntry, RaftInitialState } from '../raft/types.js';
+import { assert } from '../util/assert.js';
+import type { LogIndex, Term } from '../util/types.js';
+import { StorageCorruptError } from './raft_storage.js';
+import type { RaftStorage, StorageWrite } from './raft_storage.js';
+
+const keyPrefixHardState = 0x68; // 'h'
+const keyPrefixEntry = 0x65; // 'e'
+const entryKeyBytes = 9;
+const hardStateKey = Uint8Array.of(keyPrefixHardState);
+/** The entry key range: every key starting with 'e', i.e. ['e', 'f'). */
+const entryKeyRange = { gte: Uint8Array.of(keyPrefixEntry), lt: Uint8Array.of(keyPrefixEntry + 1) } as const;
+
+/** The hard state of a node that has never written one (Raft Figure 2: term 0, no vote). */
+const initialHardState: HardState = { currentTerm: 0, votedFor: 0 };
+
+/** Why LevelRaftStorage.open failed: the directory is in use by another process, or other. */
+export type StorageOpenErrorCode = 'STORAGE_LOCKED' | 'STORAGE_OPEN_FAILED';
+
+/** The storage directory could not be opened; the message names the directory and the cause. */
+export class StorageOpenError extends Error {
+  readonly code: StorageOpenErrorCode;
+  constructor(code: StorageOpenErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageOpenError';
+    this.code = code;
+  }
+}
+
+/** A durable write did not complete; the node must exit and recover from disk. */
+export class StorageWriteError extends Error {
+  readonly code = 'STORAGE_WRITE_FAILED';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageWriteError';
+  }
+}
+
+type Database = Level<Uint8Array, Uint8Array>;
+type BatchOperation =
+  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: Uint8Array };
+
+/** The key of the log entry at `index`: 'e' followed by the index as a big-endian u64. */
+export function entryKey(index: LogIndex): Uint8Array {
+  const key = new Uint8Array(entryKeyBytes);
+  key[0] = keyPrefixEntry;
+  writeU64(dataViewOf(key), 1, index);
+  return key;
+}
+
+/**
+ * The Raft log and hard state in one LevelDB at `directory`.
+ *
+ * Usage: `open()`, then `load()` exactly once, then any number of `write()`s, each awaited before
+ * the next is issued (the driver serializes writes), then `close()`.
+ */
+export class LevelRaftStorage implements RaftStorage {
+  /** The absolute path of the database directory, for error messages. */
+  readonly directory: string;
+  private readonly db: Database;
+  /** The index of the last stored entry; null until load() has read the log. */
+  private lastIndex: LogIndex | null = null;
+  private writing = false;
+  private failed = false;
+
+  private constructor(directory: string, db: Database) {
+    this.directory = directory;
+    this.db = db;
+  }
+
+  /**
+   * Creates `directory` (and its parents) if needed and opens the database in it. Throws
+   * StorageOpenError: code STORAGE_LOCKED when another process holds the LevelDB lock (two nodes
+   * pointed at one directory would corrupt each other's logs), STORAGE_OPEN_FAILED otherwise.
+   */
+  static async open(directory: string): Promise<LevelRaftStorage> {
+    const absolute = resolve(directory);
+    try {
+      await mkdir(absolute, { recursive: true });
+    } catch (error) {
+      throw new StorageOpenError('STORAGE_OPEN_FAILED', `cannot create the storage directory ${absolute}: ${describe(error)}`, {
+        cause: error,
+      });
+    }
+    const db: Database = new Level<Uint8Array, Uint8Array>(absolute, { keyEncoding: 'view', valueEncoding: 'view' });
+    try {
+      await db.open();
+    } catch (error) {
+      if (causeCode(error) === 'LEVEL_LOCKED') {
+        throw new StorageOpenError(
+          'STORAGE_LOCKED',
+          `another fsraft-node seems to be using ${absolute} (its LevelDB lock is held); stop that node or choose another directory`,
+          { cause: error },
+        );
+      }
+      throw new StorageOpenError('STORAGE_OPEN_FAILED', `cannot open the LevelDB in ${absolute}: ${describe(error)}`, {
+        cause: error,
+      });
+    }
+    return new LevelRaftStorage(absolute, db);
+  }
+
+  /**
+   * Reads the hard state (term 0, no vote if never written) and the whole log, verifying every
+   * checksum, that indexes run contiguously from 1, that terms never decrease, and that no entry
+   * is newer than currentTerm. Throws StorageCorruptError naming the directory and key on damage.
+   */
+  async load(): Promise<RaftInitialState> {
+    assert(!this.writing, 'load() while a write() is in flight');
+    const hardState = await this.loadHardState();
+    // With snapshots, the expected first index becomes the snapshot's last index + 1.
+    const entries = await this.loadEntries(1);
+    const last = entries[entries.length - 1];
+    if (last !== undefined && last.term > hardState.currentTerm) {
+      // A node adopts a term before it accepts entries from that term's leader, in the same or an
+      // earlier batch; a log newer than currentTerm means the hard state record was lost.
+      throw this.corrupt(`log entry ${last.index} has term ${last.term}, above the stored currentTerm ${hardState.currentTerm}`);
+    }
+    this.lastIndex = last?.index ?? 0;
+    return { hardState, entries };
+  }
+
+  /**
+   * Applies `write` as one atomic LevelDB batch with `sync: true`: the entry operations in order
+   * (a truncation deletes every stored entry from `truncateFrom` to the last), then the hard
+   * state. Resolves once the batch is on stable storage; rejects with StorageWriteError naming
+   * the directory (the driver then exits).
+   *
+   * The caller must await each write before starting the next: two batches in flight could reach
+   * disk in either order, and the in-memory last index would no longer describe the disk.
+   */
+  async write(write: StorageWrite): Promise<void> {
+    assert(this.lastIndex !== null, `${this.directory}: write() before load()`);
+    assert(!this.writing, `${this.directory}: overlapping write() calls; the caller must serialize writes`);
+    // After a failed batch we do not know what reached the disk; appending more could leave a gap.
+    assert(!this.failed, `${this.directory}: write() after a failed write`);
+    const operations: BatchOperation[] = [];
+    const lastIndex = this.appendEntryOperations(write, this.lastIndex, operations);
+    if (write.hardState !== undefined) {
+      operations.push({ type: 'put', key: hardStateKey, value: encodeHardState(write.hardState) });
+    }
+    if (operations.length === 0) return;
+    this.writing = true;
+    try {
+      await this.db.batch(operations, { sync: true });
+    } catch (error) {
+      this.failed = true;
+      throw new StorageWriteError(`durable write to the LevelDB in ${this.directory} failed: ${describe(error)}`, { cause: error });
+    } finally {
+      this.writing = false;
+    }
+    this.lastIndex = lastIndex;
+  }
+
+  /** Closes the database, releasing its lock. */
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  /** Translates entryOps into batch operations; returns the last index after them. */
+  private appendEntryOperations(write: StorageWrite, lastIndexBefore: LogIndex, operations: BatchOperation[]): LogIndex {
+    let lastIndex = lastIndexBefore;
+    for (const entryOp of write.entryOps) {
+      const truncateFrom = entryOp.truncateFrom;
+      if (truncateFrom !== undefined) {
+        assert(
+          Number.isSafeInteger(truncateFrom) && truncateFrom >= 1 && truncateFrom <= lastIndex + 1,
+          `${this.directory}: truncateFrom ${truncateFrom} outside 1..${lastIndex + 1}`,
+        );
+        for (let index = truncateFrom; index <= lastIndex; index++) operations.push({ type: 'del', key: entryKey(index) });
+        lastIndex = truncateFrom - 1;
+      }
+      for (const entry of entryOp.entries) {
+        // A gap written here would only be found at the next restart, as a corrupt log.
+        assert(entry.index === lastIndex + 1, `${this.directory}: appending entry ${entry.index} after ${lastIndex}`);
+        operations.push({ type: 'put', key: entryKey(entry.index), value: encodeLogEntry(entry) });
+        lastIndex = entry.index;
+      }
+    }
+    return lastIndex;
+  }
+
+  private async loadHardState(): Promise<HardState> {
+    const stored = await this.readOrCorrupt(() => this.db.get(hardStateKey), 'hard state (key "h")');
+    if (stored === undefined) return initialHardState;
+    const decoded = decodeHardState(plainBytes(stored));
+    if (!decoded.ok) throw this.corrupt(`hard state (key "h"): ${decoded.error}`);
+    return decoded.value;
+  }
+
+  /**
+   * Reads every entry key in order and checks each against its predecessor. The first problem
+   * throws; tail recovery (dropping a torn last entry) would instead stop at it and truncate.
+   */
+  private async loadEntries(firstIndex: LogIndex): Promise<LogEntry[]> {
+    const entries: LogEntry[] = [];
+    let expectedIndex = firstIndex;
+    let previousTerm: Term = 0;
+    const iterator = this.db.iterator(entryKeyRange);
+    try {
+      for (;;) {
+        const next = await this.readOrCorrupt(() => iterator.next(), `log entry after index ${expectedIndex - 1}`);
+        if (next === undefined) break;
+        const [key, value] = next;
+        const index = this.entryIndexOfKey(key);
+        if (index !== expectedIndex) {
+          throw this.corrupt(
+            expectedIndex === firstIndex
+              ? `log starts at index ${index} (key ${keyName(key)}), expected ${firstIndex}`
+              : `log is not contiguous: entry ${index} (key ${keyName(key)}) follows entry ${expectedIndex - 1}`,
+          );
+        }
+        const decoded = decodeLogEntry(plainBytes(value), index);
+        if (!decoded.ok) throw this.corrupt(`log entry ${index} (key ${keyName(key)}): ${decoded.error}`);
+        if (decoded.value.term < previousTerm) {
+          throw this.corrupt(`log entry ${index} has term ${decoded.value.term}, below term ${previousTerm} of entry ${index - 1}`);
+        }
+        entries.push(decoded.value);
+        previousTerm = decoded.value.term;
+        expectedIndex++;
+      }
+    } finally {
+      await iterator.close();
+    }
+    return entries;
+  }
+
+  private entryIndexOfKey(key: Uint8Array): LogIndex {
+    const index = key.length === entryKeyBytes ? readU64(dataViewOf(key), 1) : -1;
+    if (index < 1) throw this.corrupt(`malformed key ${keyName(key)} in the log key range`);
+    return index;
+  }
+
+  /** Runs a LevelDB read, reporting LevelDB's own corruption errors as StorageCorruptError. */
+  private async readOrCorrupt<T>(read: () => Promise<T>, what: string): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      if (errorCode(error) === 'LEVEL_CORRUPTION') throw this.corrupt(`${what}: LevelDB reports ${describe(error)}`);
+      throw new Error(`reading ${what} from the LevelDB in ${this.directory} failed: ${describe(error)}`, { cause: error });
+    }
+  }
+
+  private corrupt(detail: string): StorageCorruptError {
+    return new StorageCorruptError(`corrupt Raft storage in ${this.directory}: ${detail}`);
+  }
+}
+
+/**
+ * A plain Uint8Array view of a value LevelDB returned (a Buffer), so that entry data handed to
+ * the core and the state machine behave like every other Uint8Array (e.g. in deep equality).
+ */
+function plainBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A key for messages: quoted when it is printable ASCII (e.g. "h"), else hex (0x65...03). */
+function keyName(key: Uint8Array): string {
+  if (key.every((byte) => byte >= 0x20 && byte <= 0x7e)) return `"${String.fromCharCode(...key)}"`;
+  return `0x${Array.from(key, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+}
+
+function errorCode(error: unknown): unknown {
+  return typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+}
+
+/** abstract-level wraps the binding's error: LEVEL_DATABASE_NOT_OPEN with cause LEVEL_LOCKED. */
+function causeCode(error: unknown): unknown {
+  const cause = typeof error === 'object' && error !== null ? (error as { cause?: unknown }).cause : undefined;
+  return errorCode(cause) ?? errorCode(error);
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
+  return `${error.message}${cause}`;
+}
