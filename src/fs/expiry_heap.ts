@@ -33,6 +33,7 @@ export class ExpiryHeap {
     return this.entries[0];
   }
 
+  /** Adds a deadline in O(log n). */
   push(entry: ExpiryEntry): void {
     this.entries.push(entry);
     this.siftUp(this.entries.length - 1);
