@@ -213,5 +213,7 @@ export class FileServerState {
 /** Whole seconds left, rounded up (a file with 1 ms left reports 1); 0 for "never expires". */
 function remainingSeconds(expiresAtMs: number, nowMs: number): number {
   if (expiresAtMs === Infinity) return 0;
-  return Math.ceil((expiresAtMs - nowMs) / 1000);
+  // An exptime near 2^53 seconds overflows safe integers once in ms; clamp rather than hand the
+  // reply encoder a number it cannot print exactly.
+  return Math.min(Math.ceil((expiresAtMs - nowMs) / 1000), Number.MAX_SAFE_INTEGER);
 }

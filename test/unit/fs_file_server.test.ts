@@ -138,6 +138,14 @@ test('file server: read reports remaining seconds rounded up', (t) => {
   t.end();
 });
 
+test('file server: the largest exptime the protocol accepts reads back as a printable count', (t) => {
+  const state = new FileServerState();
+  state.apply(request(write('a', 'x', Number.MAX_SAFE_INTEGER), 1_700_000_000_000));
+  const result = state.read('a', 1_700_000_000_000);
+  t.ok(result.type === 'contents' && Number.isSafeInteger(result.exptimeRemainingSeconds));
+  t.end();
+});
+
 test('file server: read is evaluated at no earlier than the last applied stamp and does not mutate', (t) => {
   const state = new FileServerState();
   state.apply(request(write('a', 'x', 1), 0));
