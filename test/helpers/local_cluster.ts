@@ -302,7 +302,9 @@ export class LocalCluster {
   async waitForLeader(timeoutMs = 20_000, among?: readonly number[]): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const ids = among ?? this.runningIds();
+      const ids = (among ?? this.runningIds()).filter((id) => this.running.has(id));
+      // Every candidate dead (a crash): waiting out the deadline would only hide the cause.
+      if (ids.length === 0) throw new Error(`no leader: none of nodes ${(among ?? this.nodes.map((node) => node.id)).join(', ')} is running`);
       const probeMs = Math.max(100, Math.min(1_500, deadline - Date.now()));
       const answers = await Promise.all(ids.map(async (id) => ((await this.probe(id, probeMs)) ? id : 0)));
       const leader = answers.find((id) => id !== 0);

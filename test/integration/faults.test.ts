@@ -1,0 +1,148 @@
+/**
+ * Crash faults on a real 5-node cluster: kill -9 of leaders and followers, loss of quorum, and
+ * recovery of restarted nodes. Acknowledged writes must survive every step (protocol.md:
+ * "acknowledged means committed").
+ */
+import test, { type Test } from 'tape';
+import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
+import type { LocalCluster } from '../helpers/local_cluster.js';
+import { LeaderClient, ProtocolClient, describeReply, encodeRead, encodeWrite, type Reply } from '../helpers/protocol_client.js';
+
+const cluster = await fileCluster({ timing: { tickMs: 10, electionTimeoutTicks: 30, heartbeatIntervalTicks: 5 } });
+startTest(cluster);
+
+/** Every acknowledged write: file name -> the version and contents its OK promised. */
+const acknowledged = new Map<string, { version: number; content: string }>();
+
+/** Writes `count` new files through whichever node leads; every one must be acknowledged. */
+async function writeFiles(t: Test, client: LeaderClient, phase: string, count: number): Promise<number[]> {
+  const versions: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `fault/${phase}-${i}`;
+    const content = `${phase} file ${i}`;
+    const reply = await client.write(name, content);
+    if (reply.kind !== 'ok' || reply.version === undefined) {
+      t.fail(`${name}: expected OK <version>, got ${describeReply(reply)}`);
+      continue;
+    }
+    acknowledged.set(name, { version: reply.version, content });
+    versions.push(reply.version);
+  }
+  t.equal(versions.length, count, `${phase}: all ${count} writes acknowledged`);
+  return versions;
+}
+
+/** Reads every acknowledged file and asserts its promised version and contents. */
+async function checkAcknowledged(t: Test, client: LeaderClient, when: string): Promise<void> {
+  const wrong: string[] = [];
+  for (const [name, expected] of acknowledged) {
+    const reply = await client.read(name);
+    if (reply.kind !== 'contents' || reply.version !== expected.version || reply.content.toString() !== expected.content) {
+      wrong.push(`${name}: ${describeReply(reply)}, expected version ${expected.version} "${expected.content}"`);
+    }
+  }
+  t.deepEqual(wrong.slice(0, 10), [], `${when}: all ${acknowledged.size} acknowledged files read back with their versions and contents`);
+}
+
+/** Kills `id` with SIGKILL and asserts that it died of it. */
+async function killNode(t: Test, id: number): Promise<void> {
+  const exit = await cluster.kill(id, 'SIGKILL');
+  t.equal(exit.signal, 'SIGKILL', `node ${id} killed with kill -9`);
+}
+
+/** Sends `command` to `address` and collects what comes back within `windowMs` (never waits longer). */
+async function answerWithin(address: string, command: Buffer, windowMs: number): Promise<Reply | 'closed' | 'no answer' | 'refused'> {
+  let client: ProtocolClient;
+  try {
+    client = await ProtocolClient.connect(address, windowMs);
+  } catch {
+    return 'refused';
+  }
+  try {
+    client.send(command);
+    return await client.nextReplyOrClose(windowMs);
+  } catch {
+    return 'no answer';
+  } finally {
+    client.destroy();
+  }
+}
+
+function label(outcome: Reply | string): string {
+  return typeof outcome === 'string' ? outcome : describeReply(outcome);
+}
+
+/** Leader election after a kill, measured: resolves with the new leader among the running nodes. */
+async function newLeader(t: Test, cluster: LocalCluster, previous: number): Promise<number> {
+  const killedMs = Date.now();
+  const leader = await cluster.waitForLeader(15_000);
+  t.notEqual(leader, previous, `node ${leader} leads ${Date.now() - killedMs} ms after node ${previous} died`);
+  return leader;
+}
+
+test('faults: acknowledged writes survive kill -9 of leaders, and no quorum means no OK', { timeout: 240_000 }, async (t) => {
+  cluster.watch(t);
+  const client = cluster.leaderClient({ deadlineMs: 30_000, replyTimeoutMs: 5_000 });
+  t.teardown(() => client.close());
+  const dead: number[] = [];
+
+  const leader1 = await cluster.waitForLeader();
+  const before = await writeFiles(t, client, 'before', 20);
+  await killNode(t, leader1);
+  dead.push(leader1);
+  const leader2 = await newLeader(t, cluster, leader1);
+  await checkAcknowledged(t, client, 'after the first leader died');
+  const after = await writeFiles(t, client, 'after-first-kill', 20);
+  t.ok(Math.min(...after) > Math.max(...before), `versions keep growing across the leader change (${Math.max(...before)} < ${Math.min(...after)})`);
+
+  // A second death, the new leader again: three of five remain, still a quorum.
+  await killNode(t, leader2);
+  dead.push(leader2);
+  const leader3 = await newLeader(t, cluster, leader2);
+  await writeFiles(t, client, 'after-second-kill', 10);
+  await checkAcknowledged(t, client, 'with three nodes left');
+
+  // A third death, a follower: two of five cannot commit, nor confirm leadership for a read.
+  const follower = cluster.runningIds().find((id) => id !== leader3) as number;
+  await killNode(t, follower);
+  dead.push(follower);
+  const survivors = cluster.runningIds();
+  t.equal(survivors.length, 2, `nodes ${survivors.join(', ')} are left`);
+  const outcomes = await Promise.all(
+    survivors.flatMap((id) => [
+      answerWithin(cluster.clientAddress(id), encodeWrite('fault/no-quorum', 'must not be acknowledged'), 3000),
+      answerWithin(cluster.clientAddress(id), encodeRead('fault/before-0'), 3000),
+    ]),
+  );
+  outcomes.forEach((outcome, position) => {
+    const id = survivors[Math.floor(position / 2)] as number;
+    const what = position % 2 === 0 ? 'write' : 'read';
+    const answered = typeof outcome !== 'string' && (outcome.kind === 'ok' || outcome.kind === 'contents' || outcome.line === 'ERR_FILE_NOT_FOUND');
+    t.notOk(answered, `without a quorum node ${id} does not answer a ${what} with success within 3 s (${label(outcome)})`);
+  });
+
+  // Bring the dead back: the cluster serves writes again.
+  const restartedMs = Date.now();
+  await Promise.all(dead.map((id) => cluster.restart(id)));
+  await cluster.waitForLeader(20_000);
+  t.comment(`leader again ${Date.now() - restartedMs} ms after restarting nodes ${dead.join(', ')}`);
+  await writeFiles(t, client, 'after-restart', 10);
+  await checkAcknowledged(t, client, 'after the restarts');
+
+  // Stop the two nodes that never died: only the restarted ones form a quorum now, so every
+  // answer below proves they caught up on what they missed.
+  for (const id of survivors) {
+    const exit = await cluster.stopNode(id);
+    t.equal(exit.code, 0, `node ${id} stopped with SIGTERM`);
+  }
+  const caughtUpLeader = await cluster.waitForLeader(20_000);
+  t.ok(dead.includes(caughtUpLeader), `restarted node ${caughtUpLeader} leads`);
+  await checkAcknowledged(t, client, 'served by the restarted nodes alone');
+  await writeFiles(t, client, 'restarted-quorum', 5);
+
+  await Promise.all(survivors.map((id) => cluster.restart(id)));
+  await cluster.waitForLeader(20_000);
+  await checkAcknowledged(t, client, 'with all five back');
+});
+
+stopTest(cluster);
