@@ -33,6 +33,9 @@ const hardStateKey = Uint8Array.of(keyPrefixHardState);
 /** The entry key range: every key starting with 'e', i.e. ['e', 'f'). */
 const entryKeyRange = { gte: Uint8Array.of(keyPrefixEntry), lt: Uint8Array.of(keyPrefixEntry + 1) } as const;
 
+/** Entries read per iterator call in load(). */
+const loadBatchEntries = 1024;
+
 /** The hard state of a node that has never written one (Raft Figure 2: term 0, no vote). */
 const initialHardState: HardState = { currentTerm: 0, votedFor: 0 };
 
@@ -222,25 +225,27 @@ export class LevelRaftStorage implements RaftStorage {
     const iterator = this.db.iterator(entryKeyRange);
     try {
       for (;;) {
-        const next = await this.readOrCorrupt(() => iterator.next(), `log entry after index ${expectedIndex - 1}`);
-        if (next === undefined) break;
-        const [key, value] = next;
-        const index = this.entryIndexOfKey(key);
-        if (index !== expectedIndex) {
-          throw this.corrupt(
-            expectedIndex === firstIndex
-              ? `log starts at index ${index} (key ${keyName(key)}), expected ${firstIndex}`
-              : `log is not contiguous: entry ${index} (key ${keyName(key)}) follows entry ${expectedIndex - 1}`,
-          );
+        // Batches of entries per call: one promise per entry made loading a long log slow.
+        const batch = await this.readOrCorrupt(() => iterator.nextv(loadBatchEntries), `log entries after index ${expectedIndex - 1}`);
+        if (batch.length === 0) break;
+        for (const [key, value] of batch) {
+          const index = this.entryIndexOfKey(key);
+          if (index !== expectedIndex) {
+            throw this.corrupt(
+              expectedIndex === firstIndex
+                ? `log starts at index ${index} (key ${keyName(key)}), expected ${firstIndex}`
+                : `log is not contiguous: entry ${index} (key ${keyName(key)}) follows entry ${expectedIndex - 1}`,
+            );
+          }
+          const decoded = decodeLogEntry(plainBytes(value), index);
+          if (!decoded.ok) throw this.corrupt(`log entry ${index} (key ${keyName(key)}): ${decoded.error}`);
+          if (decoded.value.term < previousTerm) {
+            throw this.corrupt(`log entry ${index} has term ${decoded.value.term}, below term ${previousTerm} of entry ${index - 1}`);
+          }
+          entries.push(decoded.value);
+          previousTerm = decoded.value.term;
+          expectedIndex++;
         }
-        const decoded = decodeLogEntry(plainBytes(value), index);
-        if (!decoded.ok) throw this.corrupt(`log entry ${index} (key ${keyName(key)}): ${decoded.error}`);
-        if (decoded.value.term < previousTerm) {
-          throw this.corrupt(`log entry ${index} has term ${decoded.value.term}, below term ${previousTerm} of entry ${index - 1}`);
-        }
-        entries.push(decoded.value);
-        previousTerm = decoded.value.term;
-        expectedIndex++;
       }
     } finally {
       await iterator.close();
