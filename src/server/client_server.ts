@@ -71,7 +71,7 @@ export class ClientServer {
 
   private accept(socket: net.Socket): void {
     if (this.connections.size >= limits.clientConnectionsMax) {
-      socket.end(formatReply.internalError());
+      socket.end(formatReply({ type: 'internal_error' }));
       return;
     }
     const connection = new ClientConnection(socket, this.options, () => this.connections.delete(connection));
@@ -123,7 +123,7 @@ class ClientConnection {
       if (parsed.type === 'error') {
         this.options.log(`client ${this.socket.remoteAddress}:${this.socket.remotePort}: ${parsed.reason}`);
         this.closing = true;
-        this.slots.push({ reply: formatReply.commandError(), closeAfter: true });
+        this.slots.push({ reply: formatReply({ type: 'command_error' }), closeAfter: true });
         this.writeReplies();
         return;
       }
@@ -173,13 +173,14 @@ class ClientConnection {
 
   private answerError(error: unknown): Answer {
     if (error instanceof NotLeaderError && error.leaderId !== this.options.node.id) return this.redirect(error.leaderId);
-    return { reply: formatReply.internalError(), closeAfter: false };
+    return { reply: formatReply({ type: 'internal_error' }), closeAfter: false };
   }
 
   private redirect(leaderId: NodeId): Answer {
     const address = this.options.clientAddresses.get(leaderId);
-    if (leaderId === 0 || address === undefined) return { reply: formatReply.internalError(), closeAfter: false };
-    return { reply: formatReply.redirect(address), closeAfter: true };
+    const hostPort = address === undefined ? null : parseHostPort(address);
+    if (leaderId === 0 || hostPort === null) return { reply: formatReply({ type: 'internal_error' }), closeAfter: false };
+    return { reply: formatReply({ type: 'redirect', host: hostPort.host, port: hostPort.port }), closeAfter: true };
   }
 
   /** Writes every reply at the head of the queue that is ready, in order. */
