@@ -5,7 +5,7 @@
  */
 import test, { type Test } from 'tape';
 import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
-import type { LocalCluster } from '../helpers/local_cluster.js';
+import { eventually, type LocalCluster } from '../helpers/local_cluster.js';
 import { LeaderClient, ProtocolClient, describeReply, encodeRead, encodeWrite, type Reply } from '../helpers/protocol_client.js';
 
 const cluster = await fileCluster({ timing: { tickMs: 10, electionTimeoutTicks: 30, heartbeatIntervalTicks: 5 } });
@@ -42,6 +42,48 @@ async function checkAcknowledged(t: Test, client: LeaderClient, when: string): P
     }
   }
   t.deepEqual(wrong.slice(0, 10), [], `${when}: all ${acknowledged.size} acknowledged files read back with their versions and contents`);
+}
+
+/** Writers that loop until stopped, each through its own LeaderClient; see startBackgroundWriters. */
+interface BackgroundWriters {
+  acknowledgedCount(): number;
+  /** Stops the loops and resolves with each lane's acknowledged versions and non-retryable errors. */
+  stop(): Promise<Array<{ versions: number[]; problems: string[] }>>;
+}
+
+/** Starts `laneCount` writers of fresh files; every acknowledged write is recorded in `acknowledged`. */
+function startBackgroundWriters(cluster: LocalCluster, laneCount: number): BackgroundWriters {
+  let stopping = false;
+  let count = 0;
+  const runs = Array.from({ length: laneCount }, async (_, lane) => {
+    const writer = cluster.leaderClient({ deadlineMs: 30_000, replyTimeoutMs: 5_000 });
+    const versions: number[] = [];
+    const problems: string[] = [];
+    try {
+      for (let i = 0; !stopping; i++) {
+        const name = `fault/background-${lane}-${i}`;
+        const content = `background lane ${lane} write ${i}`;
+        const reply = await writer.write(name, content).catch((error: Error) => error);
+        if (reply instanceof Error || reply.kind !== 'ok' || reply.version === undefined) {
+          problems.push(`${name}: ${reply instanceof Error ? reply.message : describeReply(reply)}`);
+          break;
+        }
+        acknowledged.set(name, { version: reply.version, content });
+        versions.push(reply.version);
+        count++;
+      }
+    } finally {
+      writer.close();
+    }
+    return { versions, problems };
+  });
+  return {
+    acknowledgedCount: () => count,
+    stop: () => {
+      stopping = true;
+      return Promise.all(runs);
+    },
+  };
 }
 
 /** Kills `id` with SIGKILL and asserts that it died of it. */
@@ -88,9 +130,20 @@ test('faults: acknowledged writes survive kill -9 of leaders, and no quorum mean
 
   const leader1 = await cluster.waitForLeader();
   const before = await writeFiles(t, client, 'before', 20);
+  // Writers that keep going through the crash: what they were told OK must survive it.
+  const background = startBackgroundWriters(cluster, 4);
+  await eventually('background writers acknowledged before the kill', 20_000, () => background.acknowledgedCount() >= 20);
   await killNode(t, leader1);
   dead.push(leader1);
   const leader2 = await newLeader(t, cluster, leader1);
+  const countAtKill = background.acknowledgedCount();
+  await eventually('background writers progress after the new election', 30_000, () => background.acknowledgedCount() >= countAtKill + 20);
+  const lanes = await background.stop();
+  t.deepEqual(lanes.flatMap((lane) => lane.problems).slice(0, 5), [], 'background writers saw only retryable errors');
+  t.ok(
+    lanes.every((lane) => lane.versions.every((version, i) => i === 0 || version > (lane.versions[i - 1] as number))),
+    'each background writer saw its versions strictly increase across the leader change',
+  );
   await checkAcknowledged(t, client, 'after the first leader died');
   const after = await writeFiles(t, client, 'after-first-kill', 20);
   t.ok(Math.min(...after) > Math.max(...before), `versions keep growing across the leader change (${Math.max(...before)} < ${Math.min(...after)})`);
