@@ -421,7 +421,8 @@ export class RaftMachine {
   /** Raft §5.3, receiver implementation of AppendEntries (Figure 2). */
   private onAppendEntries(request: AppendEntries): void {
     if (request.term < this.#currentTerm) {
-      // A deposed leader learns the new term from this answer and steps down (§5.1).
+      // A deposed leader learns the new term from this answer and steps down (§5.1). The
+      // conflictIndex 0 marks it as a term-only answer (a real rejection's hint is always >= 1).
       this.sendAppendResponse(request, false, 0, 0);
       return;
     }
@@ -494,6 +495,10 @@ export class RaftMachine {
 
   private onAppendEntriesResponse(response: AppendEntriesResponse): void {
     if (this.#role !== 'leader' || response.term !== this.#currentTerm) return;
+    // A term-only rejection answers a request from an older term: the responder's currentTerm
+    // can equal ours, but its round belongs to our previous leadership. Counting it would
+    // confirm a ReadIndex round of this term that no follower answered (thesis §6.4).
+    if (!response.success && response.conflictIndex === 0) return;
     const progress = this.progress.get(response.from)!;
     assert(response.round <= this.round, `round ${response.round} echoed, only ${this.round} started`);
     progress.recentActive = true;
