@@ -101,7 +101,6 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
   });
   await clients.listen();
   await node.start();
-  log(`[n${id} t${machine.currentTerm} ${machine.role}] ready: clients on ${self.clientAddress}, raft on ${self.raftAddress}, log in ${self.logDir}`);
 
   const shutdown = (signal: string): void => {
     if (shuttingDown) return;
@@ -117,6 +116,8 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // Handlers first: a supervisor may stop the node the moment it reads the readiness line.
+  log(`[n${id} t${machine.currentTerm} ${machine.role}] ready: clients on ${self.clientAddress}, raft on ${self.raftAddress}, log in ${self.logDir}`);
 }
 
 main().catch((error: unknown) => {
