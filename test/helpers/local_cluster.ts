@@ -274,6 +274,8 @@ export class LocalCluster {
     entry.expectingExit = true;
     this.outputs.get(id)?.push(`--- harness: sending ${signal} to node ${id} ---`);
     entry.child.kill(signal);
+    // A frozen (SIGSTOPped) node only acts on the signal once thawed; SIGCONT is harmless otherwise.
+    if (signal !== 'SIGKILL') entry.child.kill('SIGCONT');
     const timedOut = Symbol('timeout');
     let timer: NodeJS.Timeout | undefined;
     const first = await Promise.race([entry.exited, new Promise<typeof timedOut>((resolve) => (timer = setTimeout(() => resolve(timedOut), timeoutMs)))]);
@@ -283,6 +285,17 @@ export class LocalCluster {
     entry.child.kill('SIGKILL');
     await entry.exited;
     throw new Error(`node ${id} did not exit within ${timeoutMs} ms of ${signal}`);
+  }
+
+  /**
+   * Sends `signal` to node `id` by PID without waiting for anything: SIGSTOP/SIGCONT freeze and
+   * thaw a node (a long GC pause or a hung VM, as the cluster sees it).
+   */
+  signal(id: number, signal: NodeJS.Signals): void {
+    const entry = this.running.get(id);
+    if (entry === undefined) throw new Error(`node ${id} is not running`);
+    this.outputs.get(id)?.push(`--- harness: sending ${signal} to node ${id} ---`);
+    entry.child.kill(signal);
   }
 
   /** Stops node `id` gracefully (SIGTERM), killing it if it does not exit in time. */

@@ -4,9 +4,9 @@
  * "acknowledged means committed").
  */
 import test, { type Test } from 'tape';
-import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
+import { fileCluster, okVersion, startTest, stopTest } from '../helpers/cluster_test.js';
 import { eventually, type LocalCluster } from '../helpers/local_cluster.js';
-import { LeaderClient, ProtocolClient, describeReply, encodeRead, encodeWrite, type Reply } from '../helpers/protocol_client.js';
+import { LeaderClient, ProtocolClient, describeReply, encodeRead, encodeWrite, pause, type Reply } from '../helpers/protocol_client.js';
 
 const cluster = await fileCluster({ timing: { tickMs: 10, electionTimeoutTicks: 30, heartbeatIntervalTicks: 5 } });
 startTest(cluster);
@@ -196,6 +196,79 @@ test('faults: acknowledged writes survive kill -9 of leaders, and no quorum mean
   await Promise.all(survivors.map((id) => cluster.restart(id)));
   await cluster.waitForLeader(20_000);
   await checkAcknowledged(t, client, 'with all five back');
+});
+
+test('faults: a frozen leader that wakes up serves no stale read and acknowledges nothing it did not commit', { timeout: 120_000 }, async (t) => {
+  cluster.watch(t);
+  const old = await cluster.waitForLeader(20_000);
+  const first = await ProtocolClient.connect(cluster.clientAddress(old));
+  t.teardown(() => first.destroy());
+  okVersion(await first.write('fault/frozen', 'old value'), 'write before the freeze');
+  // Connections opened before the freeze: what is sent on them later waits in the frozen node's socket.
+  const staleReader = await ProtocolClient.connect(cluster.clientAddress(old));
+  const staleWriter = await ProtocolClient.connect(cluster.clientAddress(old));
+  t.teardown(() => {
+    staleReader.destroy();
+    staleWriter.destroy();
+  });
+  cluster.signal(old, 'SIGSTOP');
+  t.teardown(() => {
+    if (cluster.isRunning(old)) cluster.signal(old, 'SIGCONT');
+  });
+  const frozenMs = Date.now();
+  const others = cluster.runningIds().filter((id) => id !== old);
+  const leader = await cluster.waitForLeader(15_000, others);
+  t.comment(`node ${leader} leads ${Date.now() - frozenMs} ms after node ${old} froze`);
+  const fresh = await ProtocolClient.connect(cluster.clientAddress(leader));
+  t.teardown(() => fresh.destroy());
+  const newVersion = okVersion(await fresh.write('fault/frozen', 'new value'), 'write to the new leader');
+
+  staleReader.send(encodeRead('fault/frozen'));
+  staleWriter.send(encodeWrite('fault/frozen-stale', 'from the past'));
+  cluster.signal(old, 'SIGCONT');
+  const staleRead = await staleReader.nextReplyOrClose(15_000).catch((error: Error) => error.message);
+  const readIsStale =
+    typeof staleRead !== 'string' && ((staleRead.kind === 'contents' && staleRead.version !== newVersion) || staleRead.line === 'ERR_FILE_NOT_FOUND');
+  t.notOk(readIsStale, `the woken node does not answer with the old value (${label(staleRead)})`);
+  const staleWrite = await staleWriter.nextReplyOrClose(15_000).catch((error: Error) => error.message);
+  if (typeof staleWrite !== 'string' && staleWrite.kind === 'ok') {
+    // OK is allowed only if it is true: the write must then be in the cluster's state.
+    const check = cluster.leaderClient({ deadlineMs: 20_000 });
+    t.teardown(() => check.close());
+    t.equal((await check.read('fault/frozen-stale')).line, `CONTENTS ${staleWrite.version} 13 0`, `the woken node's OK is backed by the log (${staleWrite.line})`);
+  } else {
+    t.pass(`the woken node does not acknowledge the write (${label(staleWrite)})`);
+  }
+  const settled = await cluster.waitForLeader(20_000);
+  const reader = cluster.leaderClient({ deadlineMs: 20_000 });
+  t.teardown(() => reader.close());
+  t.equal((await reader.read('fault/frozen')).line, `CONTENTS ${newVersion} 9 0`, `node ${settled} leads and serves the new value`);
+});
+
+test('faults: a file expires on time after the leader that stamped it died', { timeout: 120_000 }, async (t) => {
+  cluster.watch(t);
+  const leader = await cluster.waitForLeader(20_000);
+  const writer = await ProtocolClient.connect(cluster.clientAddress(leader));
+  const sentMs = Date.now();
+  const version = okVersion(await writer.write('fault/expiring', 'ttl 4 s', 4), 'write with exptime 4');
+  const ackMs = Date.now();
+  writer.destroy();
+  await killNode(t, leader);
+  const client = cluster.leaderClient({ deadlineMs: 20_000, replyTimeoutMs: 3_000 });
+  t.teardown(() => client.close());
+  let gone = false;
+  while (!gone && Date.now() < ackMs + 8_000) {
+    const readSentMs = Date.now();
+    const reply = await client.read('fault/expiring');
+    const answeredMs = Date.now();
+    const at = `read sent ${readSentMs - sentMs} ms, answered ${answeredMs - sentMs} ms after the write`;
+    if (answeredMs < sentMs + 4000) t.equal(reply.kind === 'contents' ? reply.version : reply.line, version, `${at}: present on the new leader`);
+    if (readSentMs > ackMs + 4000) t.equal(reply.line, 'ERR_FILE_NOT_FOUND', `${at}: expired`);
+    gone = reply.line === 'ERR_FILE_NOT_FOUND';
+    if (!gone) await pause(200);
+  }
+  t.ok(gone, 'the file expired (within 8 s of the ack)');
+  await cluster.restart(leader);
 });
 
 stopTest(cluster);
