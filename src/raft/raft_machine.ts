@@ -626,6 +626,7 @@ export class RaftMachine {
       return;
     }
     if (this.reads.size >= this.options.pendingReadsMax) {
+      // Overloaded, not deposed: the hint names this node, so the client may retry here later.
       this.notice({ type: 'ReadFailed', requestIds: [requestId], leaderId: this.id });
       return;
     }

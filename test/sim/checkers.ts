@@ -9,9 +9,9 @@ import type { LogIndex, NodeId, Term } from '../../src/util/types.js';
 export class SimViolation extends Error {
   constructor(
     readonly checker: string,
-    message: string,
+    readonly detail: string,
   ) {
-    super(`${checker}: ${message}`);
+    super(`${checker}: ${detail}`);
     this.name = 'SimViolation';
   }
 }

@@ -453,7 +453,8 @@ export function runSeed(seed: number, ticks: number, trace = false): SeedResult 
     return { seed, stats, trace: cluster.trace };
   } catch (error) {
     const checker = error instanceof SimViolation ? error.checker : 'core assertion';
-    const message = `${error instanceof Error ? error.message : String(error)} at t${cluster.nowTick} [${cluster.describeNodes()}]`;
+    const what = error instanceof SimViolation ? error.detail : error instanceof Error ? error.message : String(error);
+    const message = `${what} at t${cluster.nowTick} [${cluster.describeNodes()}]`;
     return { seed, stats: cluster.stats, failure: { checker, message }, trace: cluster.trace };
   }
 }

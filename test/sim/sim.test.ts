@@ -4,7 +4,7 @@
  *
  *   SIM_SEEDS=n   run seeds 1..n (default 300)
  *   SEED=n        replay seed n only
- *   SIM_TICKS=n   ticks of the chaotic phase per seed (default 2000)
+ *   SIM_TICKS=n   ticks of the chaotic phase per seed (default 5000)
  *   TRACE=1       print the last events of a failing seed
  */
 import test from 'tape';
@@ -12,7 +12,7 @@ import { runSeed, type SimStats } from './cluster.js';
 
 const seedCount = Number(process.env['SIM_SEEDS'] ?? 300);
 const replaySeed = process.env['SEED'];
-const ticks = Number(process.env['SIM_TICKS'] ?? 2000);
+const ticks = Number(process.env['SIM_TICKS'] ?? 5000);
 const tracing = process.env['TRACE'] !== undefined && process.env['TRACE'] !== '0';
 
 const seeds = replaySeed !== undefined ? [Number(replaySeed)] : Array.from({ length: seedCount }, (_, k) => k + 1);
