@@ -49,6 +49,9 @@ const badCases: BadCase[] = [
   { name: 'a 10,000-byte line without any CRLF', bytes: Buffer.from(`write bad/long ${'9'.repeat(9985)}`) },
   { name: 'content not followed by CRLF', bytes: Buffer.from('write bad/nocrlf 3\r\nabcXY'), mustNotExist: 'bad/nocrlf' },
   { name: '4 KiB of random binary garbage', bytes: garbage(4096, 733) },
+  { name: "a name with a '..' component", bytes: Buffer.from('write bad/../escaped 1\r\nx\r\n'), mustNotExist: 'escaped' },
+  { name: 'a name with an empty component', bytes: Buffer.from('write bad//empty 1\r\nx\r\n'), mustNotExist: 'bad/empty' },
+  { name: 'a name with a bad percent escape', bytes: Buffer.from('write bad/%zz 1\r\nx\r\n') },
   { name: 'a header ended by a bare LF', bytes: Buffer.from('write bad/bare 3\nabc\r\n'), mustNotExist: 'bad/bare' },
 ];
 

@@ -4,7 +4,7 @@
  */
 import test from 'tape';
 import { fileCluster, okVersion, startTest, stopTest } from '../helpers/cluster_test.js';
-import { ProtocolClient, describeReply } from '../helpers/protocol_client.js';
+import { ProtocolClient, describeReply, encodeRead, encodeWrite } from '../helpers/protocol_client.js';
 
 const cluster = await fileCluster({ timing: { tickMs: 10, electionTimeoutTicks: 30, heartbeatIntervalTicks: 5 } });
 startTest(cluster);
@@ -114,6 +114,33 @@ test('concurrency: 100 clients racing cas loops lose no increment', { timeout: 2
   const final = await setup.read('conc/counter');
   t.equal(final.kind === 'contents' ? final.content.toString() : final.line, String(casClientCount * incrementsPerClient), `the counter is ${casClientCount * incrementsPerClient}`);
   t.comment(`${attempts} cas attempts in ${Date.now() - startedMs} ms`);
+});
+
+test('concurrency: 2000 commands pipelined on one connection are answered in order', { timeout: 120_000 }, async (t) => {
+  cluster.watch(t);
+  const leader = await cluster.waitForLeader();
+  const client = await ProtocolClient.connect(cluster.clientAddress(leader));
+  t.teardown(() => client.destroy());
+  const pairs = 1000;
+  // write k; read — each read must see exactly the write just before it (protocol.md: in order).
+  const commands = Array.from({ length: pairs }, (_, k) => Buffer.concat([encodeWrite('conc/piped', `value ${k}`), encodeRead('conc/piped')]));
+  const startedMs = Date.now();
+  client.send(Buffer.concat(commands));
+  const problems: string[] = [];
+  let previous = 0;
+  for (let k = 0; k < pairs; k++) {
+    const written = await client.readReply(60_000);
+    const read = await client.readReply(60_000);
+    const version = written.kind === 'ok' ? (written.version ?? 0) : 0;
+    if (version <= previous) problems.push(`write ${k}: ${describeReply(written)} after version ${previous}`);
+    if (read.line !== `CONTENTS ${version} ${`value ${k}`.length} 0` || read.kind !== 'contents' || read.content.toString() !== `value ${k}`) {
+      problems.push(`read ${k}: ${describeReply(read)}, expected version ${version} "value ${k}"`);
+    }
+    previous = version;
+    if (problems.length > 10) break;
+  }
+  t.deepEqual(problems, [], `${pairs} writes and ${pairs} reads answered in order, each read seeing the write before it`);
+  t.comment(`${pairs * 2} pipelined commands in ${Date.now() - startedMs} ms`);
 });
 
 stopTest(cluster);

@@ -180,4 +180,36 @@ test('course: a follower answers ERR_REDIRECT <leader client address> and closes
   assertReply(t, await client.read('course/redirected'), 'ERR_FILE_NOT_FOUND', undefined, 'the redirected write did not run');
 });
 
+test('course: content of contentBytesMax (1 MiB) round-trips, one byte more is refused', { timeout: 120_000 }, async (t) => {
+  cluster.watch(t);
+  const client = await connectLeader(cluster);
+  t.teardown(() => client.destroy());
+  const contentBytesMax = 1024 * 1024;
+  const big = Buffer.alloc(contentBytesMax);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 131 + (i >> 8)) & 0xff;
+  // Several at once, so one AppendEntries carries more than one large entry.
+  const others = await Promise.all([1, 2, 3].map(() => connectLeader(cluster)));
+  t.teardown(() => others.forEach((other) => other.destroy()));
+  const versions = await Promise.all(others.map((other, i) => other.write(`course/big-${i}`, big).then((reply) => okVersion(reply, `1 MiB write ${i}`))));
+  for (const [i, v] of versions.entries()) {
+    assertReply(t, await client.read(`course/big-${i}`, 30_000), `CONTENTS ${v} ${contentBytesMax} 0`, big, `1 MiB file ${i} reads back`);
+  }
+  const tooBig = await ProtocolClient.connect(client.address);
+  t.teardown(() => tooBig.destroy());
+  tooBig.send(`write course/too-big ${contentBytesMax + 1}\r\n`);
+  const outcome = await tooBig.nextReplyOrClose(10_000);
+  t.equal(outcome === 'closed' ? 'closed' : outcome.line, 'ERR_CMD_ERR', 'contentBytesMax + 1 is refused at the header');
+  t.ok(await tooBig.waitClosed(5_000), 'and the connection closed');
+});
+
+test('course: names are paths; percent-encoded bytes and a leading slash name the same file', { timeout: 60_000 }, async (t) => {
+  cluster.watch(t);
+  const client = await connectLeader(cluster);
+  t.teardown(() => client.destroy());
+  const v = okVersion(await client.write('/course/dir/with%20space%25', 'spaced'), 'write an encoded name');
+  assertReply(t, await client.read('course/dir/with%20space%25'), `CONTENTS ${v} 6 0`, 'spaced', 'the leading slash carries no meaning');
+  assertReply(t, await client.read('course/dir/with space%25'), 'ERR_FILE_NOT_FOUND', undefined, 'a raw space ends the name (the rest is an ignored field)');
+  assertReply(t, await client.read('course/dir/with%2'), 'ERR_CMD_ERR', undefined, 'a truncated escape is malformed');
+});
+
 stopTest(cluster);
