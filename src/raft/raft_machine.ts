@@ -122,14 +122,17 @@ export class RaftMachine {
     return this.options.id;
   }
 
+  /** follower, precandidate (pre-vote, thesis §9.6), candidate or leader. */
   get role(): Role {
     return this.#role;
   }
 
+  /** Latest term this node has seen (Raft Figure 2); durable once the step's PersistHardState is written. */
   get currentTerm(): Term {
     return this.#currentTerm;
   }
 
+  /** Candidate that received this node's vote in currentTerm, 0 for none (Raft Figure 2). */
   get votedFor(): NodeId {
     return this.#votedFor;
   }
@@ -139,6 +142,7 @@ export class RaftMachine {
     return this.#leaderId;
   }
 
+  /** Highest index known to be committed (Raft Figure 2); volatile, 0 after a restart. */
   get commitIndex(): LogIndex {
     return this.#commitIndex;
   }
@@ -148,10 +152,12 @@ export class RaftMachine {
     return this.#persistedIndex;
   }
 
+  /** Index of the last entry in the in-memory log, 0 when empty. */
   get lastIndex(): LogIndex {
     return this.log.lastIndex;
   }
 
+  /** Term of the last entry in the in-memory log, 0 when empty. */
   get lastTerm(): Term {
     return this.log.lastTerm;
   }
