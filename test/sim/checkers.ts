@@ -94,3 +94,16 @@ export class AppliedSequence {
     }
   }
 }
+
+/**
+ * Leader Completeness (Figure 3, §5.4): a leader's log holds every committed entry. Checked when a
+ * node becomes leader, against the entries some node has already applied (all committed).
+ */
+export function checkLeaderCompleteness(node: NodeId, entryAt: (index: LogIndex) => LogEntry | undefined, committed: readonly LogEntry[]): void {
+  for (const entry of committed) {
+    const held = entryAt(entry.index);
+    if (held === undefined || held.term !== entry.term) {
+      throw new SimViolation('leader completeness', `new leader n${node} lacks committed ${describe(entry)}`);
+    }
+  }
+}

@@ -7,7 +7,7 @@
 import { EntryType, type LogEntry, type RaftAction, type RaftEvent, type RaftOptions } from '../../src/raft/types.js';
 import { SeededRandom } from '../../src/util/prng.js';
 import type { LogIndex, NodeId, Term } from '../../src/util/types.js';
-import { AppliedSequence, ElectionSafety, LogMatching, SimViolation, bytesEqual } from './checkers.js';
+import { AppliedSequence, ElectionSafety, LogMatching, SimViolation, bytesEqual, checkLeaderCompleteness } from './checkers.js';
 import { SimNetwork, type NetworkFaults } from './sim_network.js';
 import { SimNode, type DiskTiming, type NodeEffects } from './sim_node.js';
 
@@ -339,8 +339,14 @@ export class SimCluster implements NodeEffects {
     for (const action of actions) {
       if (action.type === 'PersistEntries') this.observeAppended(node, action.entries);
       else if (action.type === 'Proposed') this.recordProposal(node, event, action);
-      else if (action.type === 'RoleChanged') this.note(`n${node.id} ${action.role} t${action.term} leader n${action.leaderId} last ${machine.lastIndex} commit ${machine.commitIndex}`);
+      else if (action.type === 'RoleChanged') this.roleChanged(node, action);
     }
+  }
+
+  private roleChanged(node: SimNode, action: Extract<RaftAction, { type: 'RoleChanged' }>): void {
+    const machine = node.machine!;
+    if (action.role === 'leader') checkLeaderCompleteness(node.id, (index) => machine.entryAt(index), this.applied.entries);
+    if (this.trace !== null) this.note(`n${node.id} ${action.role} t${action.term} leader n${action.leaderId} last ${machine.lastIndex} commit ${machine.commitIndex}`);
   }
 
   private observeAppended(node: SimNode, entries: readonly LogEntry[]): void {
