@@ -65,6 +65,8 @@ const dumpLinesDefault = 150;
 
 /** Every PID any cluster of this process started and has not seen exit: the last-resort cleanup. */
 const livePids = new Set<number>();
+/** Temp dirs of clusters not yet stopped, removed by the same last-resort cleanup. */
+const liveDirs = new Set<string>();
 let exitHandlerInstalled = false;
 
 function installExitHandler(): void {
@@ -79,6 +81,9 @@ function installExitHandler(): void {
       }
     }
     livePids.clear();
+    // A test process killed by a closed stdout (`| head`) or an uncaught error still cleans up.
+    if (process.env['FSRAFT_KEEP_TMP'] === undefined) for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+    liveDirs.clear();
   };
   // A test file that crashes or is interrupted must not leave nodes holding ports.
   process.on('exit', killAll);
@@ -162,6 +167,7 @@ export class LocalCluster {
       raftAddress: `127.0.0.1:${ports[position * 2 + 1] as number}`,
     }));
     const dir = mkdtempSync(path.join(tmpdir(), 'fsraft-it-'));
+    liveDirs.add(dir);
     const cluster = new LocalCluster(dir, nodes, options);
     cluster.writeConfig();
     return cluster;
@@ -361,6 +367,7 @@ export class LocalCluster {
       }),
     );
     if (process.env['FSRAFT_KEEP_TMP'] === undefined) rmSync(this.dir, { recursive: true, force: true });
+    liveDirs.delete(this.dir);
     return results;
   }
 
