@@ -14,7 +14,7 @@ import { decodeFsRequest, encodeFsRequest } from '../codec/fs_request_codec.js';
 import type { FileServerState } from '../fs/file_server.js';
 import type { FsCommand, FsReadResult, FsResult } from '../fs/types.js';
 import type { RaftMachine } from '../raft/raft_machine.js';
-import { EntryType, type HardState, type LogEntry, type RaftAction, type RaftEvent, type Role } from '../raft/types.js';
+import { EntryType, type HardState, type LogEntry, type RaftAction, type RaftEvent, type RaftMessage, type Role } from '../raft/types.js';
 import type { RaftStorage, StorageWrite } from '../storage/raft_storage.js';
 import type { Transport } from '../transport/transport.js';
 import { assert } from '../util/assert.js';
@@ -78,6 +78,8 @@ export class RaftNode {
   private readonly options: RaftNodeOptions;
   private readonly machine: RaftMachine;
   private open: Batch = emptyBatch();
+  /** AppendEntries of the current step, sent as soon as its write has been started. */
+  private earlySends: RaftMessage[] = [];
   private writeInFlight = false;
   private stopped = false;
   private stopTicks: (() => void) | undefined;
@@ -197,6 +199,9 @@ export class RaftNode {
     }
     for (const action of actions) this.route(action);
     this.flush();
+    // After flush(), so the leader's own write is already on its way while these travel.
+    for (const message of this.earlySends) this.options.transport.send(message);
+    this.earlySends = [];
   }
 
   /** Sorts an action into the open batch, or executes it at once where the ordering rule allows. */
@@ -210,7 +215,7 @@ export class RaftNode {
         return;
       case 'Send':
         // Raft §10.2.1: the leader may replicate before its own write completes.
-        if (action.message.type === 'AppendEntries') this.options.transport.send(action.message);
+        if (action.message.type === 'AppendEntries') this.earlySends.push(action.message);
         else this.open.outputs.push(action);
         return;
       case 'Proposed':
