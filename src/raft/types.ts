@@ -14,6 +14,11 @@
  *      commitment only after the driver reports `Persisted`.
  *   3. Then `Apply` actions (committed entries, in index order).
  *   4. Then `ReadReady`, `ReadFailed`, `ProposeRejected` and `RoleChanged` notifications.
+ *   A driver may run 3 and 4 at once, without waiting for the write, as long as it keeps their
+ *   order among themselves: an applied entry is committed, so it is already durable on a majority
+ *   (on a leader, its own copy included, through `Persisted`), and the state machine is rebuilt
+ *   from the log on restart. Waiting would hold every reply behind writes of unrelated, newer
+ *   entries.
  * When the durable write of step 1 completes, the driver steps `{type: 'Persisted', ...}` with
  * the last entry (index and term) that the write made durable, if it held any entries.
  */

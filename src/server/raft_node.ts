@@ -1,9 +1,8 @@
 /**
  * The node driver: the thin I/O shell around the pure Raft core and the file-server state
  * machine. It feeds the core ticks, messages, proposals and reads, and executes the actions it
- * returns under the ordering rule of src/raft/types.ts:
- *
- *   persist (one atomic synced write) -> send -> apply -> notify
+ * returns under the ordering rule of src/raft/types.ts: votes and acks leave only after the write
+ * that they depend on is durable; committed entries are applied and clients answered at once.
  *
  * Steps taken while a write is in flight accumulate into the next write, so many client commands
  * share one fsync (group commit). A leader's AppendEntries go out at once, in parallel with its own
@@ -64,7 +63,7 @@ interface ReadyRead extends PendingRead {
   readonly readIndex: LogIndex;
 }
 
-/** Persist actions and the outputs that must wait for them. */
+/** Persist actions and the sends that must wait for them (votes and acks). */
 interface Batch {
   hardState: HardState | undefined;
   entryOps: Array<{ truncateFrom?: LogIndex; entries: readonly LogEntry[] }>;
@@ -198,6 +197,7 @@ export class RaftNode {
       return;
     }
     for (const action of actions) this.route(action);
+    this.serveReadyReads();
     this.flush();
     // After flush(), so the leader's own write is already on its way while these travel.
     for (const message of this.earlySends) this.options.transport.send(message);
@@ -223,8 +223,13 @@ export class RaftNode {
         // Bookkeeping only: nothing is promised to a client until the entry is applied.
         this.onProposeOutcome(action);
         return;
+      case 'Apply':
+        // Committed means durable on a majority: no need to wait for this node's newer writes
+        // (see the ordering rule in src/raft/types.ts).
+        this.apply(action.entries);
+        return;
       default:
-        this.open.outputs.push(action);
+        this.notify(action);
     }
   }
 
@@ -258,12 +263,9 @@ export class RaftNode {
     else this.flush();
   }
 
-  /** Executes outputs in the rule's order: sends, then applies, then notifications. */
+  /** Executes the sends that had to wait for their write. */
   private execute(outputs: readonly RaftAction[]): void {
     for (const action of outputs) if (action.type === 'Send') this.options.transport.send(action.message);
-    for (const action of outputs) if (action.type === 'Apply') this.apply(action.entries);
-    for (const action of outputs) this.notify(action);
-    this.serveReadyReads();
   }
 
   private notify(action: RaftAction): void {
