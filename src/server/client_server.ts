@@ -99,6 +99,7 @@ class ClientConnection {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => socket.destroy());
+    socket.on('drain', () => this.resumeIfRoom());
     socket.on('close', () => {
       this.closing = true;
       onClose();
@@ -117,7 +118,7 @@ class ClientConnection {
 
   /** Starts every complete command, up to the pipelining limit. */
   private drain(): void {
-    while (!this.closing && this.slots.length < limits.pipelinedCommandsMax) {
+    while (!this.closing && this.hasRoom()) {
       const parsed = this.parser.next();
       if (parsed === undefined) break;
       if (parsed.type === 'error') {
@@ -130,7 +131,36 @@ class ClientConnection {
       this.start(parsed.command);
     }
     // Back-pressure: a client that pipelines without reading its replies stops being read.
-    if (this.slots.length >= limits.pipelinedCommandsMax) this.socket.pause();
+    if (!this.hasRoom()) this.socket.pause();
+  }
+
+  /**
+   * Room for more commands: few enough unanswered, and few enough reply bytes not yet taken by
+   * the client. Without the second bound, a client that sends `read big` in a loop and never
+   * reads would make the node buffer replies without limit.
+   */
+  private hasRoom(): boolean {
+    return this.slots.length < limits.pipelinedCommandsMax && this.socket.writableLength < limits.replyBufferBytesMax;
+  }
+
+  /** Resolves once the replies not yet taken by the client are under replyBufferBytesMax. */
+  private replyRoom(): Promise<void> {
+    if (this.socket.writableLength < limits.replyBufferBytesMax || this.socket.destroyed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
+  private resumeIfRoom(): void {
+    if (this.closing || !this.socket.isPaused() || !this.hasRoom()) return;
+    this.socket.resume();
+    this.drain();
   }
 
   private start(command: ClientCommand): void {
@@ -154,6 +184,8 @@ class ClientConnection {
    */
   private async run(command: ClientCommand): Promise<Answer> {
     await (command.op === 'read' ? this.allDone : this.readsDone);
+    // Only reads have large replies; each waits until the client has taken most of the last ones.
+    if (command.op === 'read') await this.replyRoom();
     try {
       return await this.execute(command);
     } catch (error) {
@@ -197,9 +229,6 @@ class ClientConnection {
         return;
       }
     }
-    if (!this.closing && this.slots.length < limits.pipelinedCommandsMax && this.socket.isPaused()) {
-      this.socket.resume();
-      this.drain();
-    }
+    this.resumeIfRoom();
   }
 }

@@ -11,6 +11,8 @@ export const limits = {
   clientConnectionsMax: 4096,
   /** Commands a connection may have pipelined and unanswered before the node stops reading it. */
   pipelinedCommandsMax: 256,
+  /** Reply bytes queued for a client that is not reading them before the node stops reading its commands. */
+  replyBufferBytesMax: 8 * 1024 * 1024,
   /** Entries in one AppendEntries message. */
   appendEntriesMax: 512,
   /** Payload bytes in one AppendEntries message (at least one entry is always sent). */

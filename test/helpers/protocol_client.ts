@@ -191,6 +191,11 @@ export class ProtocolClient {
     return this.closedFlag || this.failure !== undefined;
   }
 
+  /** Stops reading from the socket, as a client that never reads its replies would. */
+  stopReading(): void {
+    this.socket.pause();
+  }
+
   /** Sends raw bytes as one write (the kernel may still split them). */
   send(bytes: Buffer | string): void {
     if (this.socket.destroyed || this.socket.writableEnded) return;
