@@ -24,6 +24,20 @@ export type ClientCommand =
 export interface ParsedCommand {
   readonly type: 'command';
   readonly command: ClientCommand;
+  /** The client's exactly-once identity for a write, cas or delete, when it sent one. */
+  readonly request?: RequestId;
+}
+
+/**
+ * fsraft's extension for exactly-once retries: an optional last field `<clientId>:<sequence>`
+ * after write's exptime, cas's exptime or delete's name. A retry with the same pair is answered
+ * with the first answer instead of being applied again. Course clients never send it.
+ */
+export interface RequestId {
+  /** A positive integer the client picks at random once. */
+  readonly clientId: number;
+  /** Starts at 1 and grows by one per new request of that client. */
+  readonly sequence: number;
 }
 
 /** What was wrong with the input; the wire reply is ERR_CMD_ERR whatever the code. */
@@ -56,8 +70,8 @@ export interface CommandParserOptions {
 const CR = 0x0d;
 const LF = 0x0a;
 const PERCENT = 0x25;
-/** write/cas headers have at most 5 fields; anything after is ignored, so never tokenized. */
-const fieldsMax = 5;
+/** cas with a request id has 6 fields; anything after is ignored, so never tokenized. */
+const fieldsMax = 6;
 
 // fatal: invalid UTF-8 in a name is an error, not a silently different name with U+FFFD.
 // ignoreBOM: otherwise a leading U+FEFF would vanish from the name.
@@ -71,13 +85,14 @@ interface PendingContent {
 }
 
 type ContentHeader =
-  | { readonly op: 'write'; readonly name: string; readonly numbytes: number; readonly exptimeSeconds: number }
+  | { readonly op: 'write'; readonly name: string; readonly numbytes: number; readonly exptimeSeconds: number; readonly request?: RequestId }
   | {
       readonly op: 'cas';
       readonly name: string;
       readonly version: number;
       readonly numbytes: number;
       readonly exptimeSeconds: number;
+      readonly request?: RequestId;
     };
 
 /**
@@ -92,7 +107,7 @@ export class CommandParser {
   private readonly contentBytesMax: number;
   private pending: PendingContent | undefined;
   /** A complete command waiting for its content's CRLF. */
-  private awaitingTerminator: ClientCommand | undefined;
+  private awaitingTerminator: ParsedCommand | undefined;
   /** CR, LF of the content terminator consumed so far (it may be split across chunks). */
   private terminatorBytesSeen = 0;
   private failure: ParseError | undefined;
@@ -159,14 +174,15 @@ export class CommandParser {
   }
 
   /** The command once all its content has arrived (assembled into one owned array). */
-  private collectContent(pending: PendingContent): ClientCommand | undefined {
+  private collectContent(pending: PendingContent): ParsedCommand | undefined {
     if (!pending.content.fill(this.queue)) return undefined;
     const content = pending.content.bytes;
     const header = pending.header;
-    if (header.op === 'write') {
-      return { op: 'write', name: header.name, content, exptimeSeconds: header.exptimeSeconds };
-    }
-    return { op: 'cas', name: header.name, version: header.version, content, exptimeSeconds: header.exptimeSeconds };
+    const command: ClientCommand =
+      header.op === 'write'
+        ? { op: 'write', name: header.name, content, exptimeSeconds: header.exptimeSeconds }
+        : { op: 'cas', name: header.name, version: header.version, content, exptimeSeconds: header.exptimeSeconds };
+    return withRequest(command, header.request);
   }
 
   /** Content must be followed by exactly CRLF; a wrong byte fails at once, without waiting. */
@@ -183,7 +199,7 @@ export class CommandParser {
     }
     this.terminatorBytesSeen = 0;
     this.awaitingTerminator = undefined;
-    return { type: 'command', command };
+    return command;
   }
 }
 
@@ -215,7 +231,10 @@ function parseWrite(fields: readonly Uint8Array[]): LineParse {
   if (typeof numbytes !== 'number') return numbytes;
   const exptimeSeconds = parseExptimeField('write', fields[3]);
   if (typeof exptimeSeconds !== 'number') return exptimeSeconds;
-  return { type: 'content', header: { op: 'write', name, numbytes, exptimeSeconds } };
+  const request = parseRequestField('write', fields[4]);
+  if (request !== undefined && 'type' in request) return request;
+  const header: ContentHeader = { op: 'write', name, numbytes, exptimeSeconds };
+  return { type: 'content', header: request === undefined ? header : { ...header, request } };
 }
 
 function parseCas(fields: readonly Uint8Array[]): LineParse {
@@ -227,13 +246,40 @@ function parseCas(fields: readonly Uint8Array[]): LineParse {
   if (typeof numbytes !== 'number') return numbytes;
   const exptimeSeconds = parseExptimeField('cas', fields[4]);
   if (typeof exptimeSeconds !== 'number') return exptimeSeconds;
-  return { type: 'content', header: { op: 'cas', name, version, numbytes, exptimeSeconds } };
+  const request = parseRequestField('cas', fields[5]);
+  if (request !== undefined && 'type' in request) return request;
+  const header: ContentHeader = { op: 'cas', name, version, numbytes, exptimeSeconds };
+  return { type: 'content', header: request === undefined ? header : { ...header, request } };
 }
 
 function parseNameOnly(op: 'read' | 'delete', fields: readonly Uint8Array[]): LineParse {
   const name = parseNameField(op, fields[1]);
   if (typeof name !== 'string') return name;
-  return { type: 'command', command: { op, name } };
+  if (op === 'read') return { type: 'command', command: { op, name } };
+  const request = parseRequestField(op, fields[2]);
+  if (request !== undefined && 'type' in request) return request;
+  return withRequest({ op, name }, request);
+}
+
+function withRequest(command: ClientCommand, request: RequestId | undefined): ParsedCommand {
+  return request === undefined ? { type: 'command', command } : { type: 'command', command, request };
+}
+
+/**
+ * The optional request id field. Only a field with a ':' is one, so the course protocol's
+ * "extra trailing fields are ignored" still holds for anything else; a malformed id is an error
+ * rather than a silently non-idempotent retry.
+ */
+function parseRequestField(op: string, field: Uint8Array | undefined): RequestId | ParseError | undefined {
+  if (field === undefined) return undefined;
+  const colon = field.indexOf(0x3a);
+  if (colon < 0) return undefined;
+  const clientId = parseDecimal(field.subarray(0, colon));
+  const sequence = parseDecimal(field.subarray(colon + 1));
+  if (clientId === undefined || sequence === undefined || clientId < 1 || sequence < 1) {
+    return parseError('invalid_field', `${op}: request id '${printable(field)}' is not <clientId>:<sequence> with both at least 1`);
+  }
+  return { clientId, sequence };
 }
 
 /** The field as text if it could be a command word (short ASCII), else ''. */
@@ -315,16 +361,18 @@ export function encodeName(name: string): string {
 }
 
 /** The bytes of a command as a client sends it (used by clients, tests and benchmarks). */
-export function formatCommand(command: ClientCommand): Uint8Array {
+export function formatCommand(command: ClientCommand, request?: RequestId): Uint8Array {
   const name = encodeName(command.name);
+  const id = request === undefined || command.op === 'read' ? '' : ` ${decimal(request.clientId)}:${decimal(request.sequence)}`;
   switch (command.op) {
     case 'read':
+      return ascii(`read ${name}\r\n`);
     case 'delete':
-      return ascii(`${command.op} ${name}\r\n`);
+      return ascii(`delete ${name}${id}\r\n`);
     case 'write':
-      return withContent(`write ${name} ${command.content.length} ${command.exptimeSeconds}\r\n`, command.content);
+      return withContent(`write ${name} ${command.content.length} ${command.exptimeSeconds}${id}\r\n`, command.content);
     case 'cas': {
-      const header = `cas ${name} ${command.version} ${command.content.length} ${command.exptimeSeconds}\r\n`;
+      const header = `cas ${name} ${command.version} ${command.content.length} ${command.exptimeSeconds}${id}\r\n`;
       return withContent(header, command.content);
     }
     default:

@@ -5,7 +5,7 @@
  * connection is closed; nothing a client sends can disturb another client or the node.
  */
 import net from 'node:net';
-import { CommandParser, formatReply, replyForRead, replyForResult, type ClientCommand } from '../codec/client_protocol.js';
+import { CommandParser, formatReply, replyForRead, replyForResult, type ClientCommand, type RequestId } from '../codec/client_protocol.js';
 import { limits } from '../util/limits.js';
 import type { NodeId } from '../util/types.js';
 import { parseHostPort } from '../util/host_port.js';
@@ -128,7 +128,7 @@ class ClientConnection {
         this.writeReplies();
         return;
       }
-      this.start(parsed.command);
+      this.start(parsed.command, parsed.request);
     }
     // Back-pressure: a client that pipelines without reading its replies stops being read.
     if (!this.hasRoom()) this.socket.pause();
@@ -163,10 +163,10 @@ class ClientConnection {
     this.drain();
   }
 
-  private start(command: ClientCommand): void {
+  private start(command: ClientCommand, request: RequestId | undefined): void {
     const slot: Slot = { reply: undefined, closeAfter: false };
     this.slots.push(slot);
-    const done = this.run(command).then((answer) => {
+    const done = this.run(command, request).then((answer) => {
       slot.reply = answer.reply;
       slot.closeAfter = answer.closeAfter;
       if (answer.closeAfter) this.closing = true;
@@ -182,25 +182,25 @@ class ClientConnection {
    * earlier read, so that a pipelined `write x; read x` reads its own write and a pipelined
    * `read x; write x` does not see the later write.
    */
-  private async run(command: ClientCommand): Promise<Answer> {
+  private async run(command: ClientCommand, request: RequestId | undefined): Promise<Answer> {
     await (command.op === 'read' ? this.allDone : this.readsDone);
     // Only reads have large replies; each waits until the client has taken most of the last ones.
     if (command.op === 'read') await this.replyRoom();
     try {
-      return await this.execute(command);
+      return await this.execute(command, request);
     } catch (error) {
       return this.answerError(error);
     }
   }
 
-  private async execute(command: ClientCommand): Promise<Answer> {
+  private async execute(command: ClientCommand, request: RequestId | undefined): Promise<Answer> {
     const node = this.options.node;
     if (node.role !== 'leader') {
       const leaderId = node.leaderId !== 0 ? node.leaderId : await node.waitForLeader(this.options.leaderWaitMs);
       if (leaderId !== node.id) return this.redirect(leaderId);
     }
     if (command.op === 'read') return { reply: replyForRead(await node.read(command.name)), closeAfter: false };
-    return { reply: replyForResult(await node.submit(command)), closeAfter: false };
+    return { reply: replyForResult(await node.submit(command, request)), closeAfter: false };
   }
 
   private answerError(error: unknown): Answer {

@@ -9,6 +9,7 @@
  * write (Raft §10.2.1); the core counts the leader's log only after `Persisted`.
  */
 import type { Clock } from '../clock/clock.js';
+import type { RequestId } from '../codec/client_protocol.js';
 import { decodeFsRequest, encodeFsRequest } from '../codec/fs_request_codec.js';
 import type { FileServerState } from '../fs/file_server.js';
 import type { FsCommand, FsReadResult, FsResult } from '../fs/types.js';
@@ -32,12 +33,6 @@ export interface RaftNodeOptions {
   readonly log: (line: string) => void;
   /** Called when the node can no longer be trusted to continue (a failed durable write). */
   readonly onFatal: (error: Error) => void;
-}
-
-/** Exactly-once identity of a request (0/0 for the plain course protocol). */
-export interface SessionIdentity {
-  readonly clientId: number;
-  readonly sequence: number;
 }
 
 interface Deferred<T> {
@@ -69,6 +64,9 @@ interface Batch {
   entryOps: Array<{ truncateFrom?: LogIndex; entries: readonly LogEntry[] }>;
   outputs: RaftAction[];
 }
+
+/** The identity of a request without exactly-once semantics (the plain course protocol). */
+const noSession: RequestId = { clientId: 0, sequence: 0 };
 
 const emptyBatch = (): Batch => ({ hardState: undefined, entryOps: [], outputs: [] });
 
@@ -143,7 +141,7 @@ export class RaftNode {
    * Replicates `command` and resolves with its result once it is committed and applied here.
    * Rejects with NotLeaderError, OverloadedError, OutcomeUnknownError or NodeStoppedError.
    */
-  submit(command: FsCommand, session: SessionIdentity = { clientId: 0, sequence: 0 }): Promise<FsResult> {
+  submit(command: FsCommand, session: RequestId = noSession): Promise<FsResult> {
     if (this.stopped) return Promise.reject(new NodeStoppedError());
     if (this.machine.role !== 'leader') return Promise.reject(new NotLeaderError(this.machine.leaderId));
     // The stamp decides expiry on every replica; max() keeps it monotonic across clock steps.

@@ -78,6 +78,27 @@ test('client protocol: fields split on runs of spaces and tabs; trailing fields 
   t.end();
 });
 
+test('client protocol: an optional <clientId>:<sequence> field makes write, cas and delete retry-safe', (t) => {
+  const request = { clientId: 42, sequence: 7 };
+  t.deepEqual(parseText('write a 1 0 42:7\r\nx\r\n'), [
+    { type: 'command', command: { op: 'write', name: 'a', content: bytes('x'), exptimeSeconds: 0 }, request },
+  ]);
+  t.deepEqual(parseText('cas a 3 1 0 42:7\r\nx\r\n'), [
+    { type: 'command', command: { op: 'cas', name: 'a', version: 3, content: bytes('x'), exptimeSeconds: 0 }, request },
+  ]);
+  t.deepEqual(parseText('delete a 42:7\r\n'), [{ type: 'command', command: { op: 'delete', name: 'a' }, request }]);
+  t.deepEqual(parseText('read a 42:7\r\n'), [{ type: 'command', command: { op: 'read', name: 'a' } }], 'reads need no id');
+  t.deepEqual(parseText('delete a junk\r\n'), [{ type: 'command', command: { op: 'delete', name: 'a' } }], 'other trailing fields are still ignored');
+  for (const bad of ['delete a 0:1\r\n', 'delete a 1:0\r\n', 'delete a 1:\r\n', 'delete a :1\r\n', 'delete a 1:2:3\r\n', 'write a 1 0 x:1\r\nx\r\n']) {
+    t.equal(errorCode(bad), 'invalid_field', `${JSON.stringify(bad)} is a malformed request id`);
+  }
+  const formatted = formatCommand({ op: 'cas', name: 'a b', version: 3, content: bytes('x'), exptimeSeconds: 0 }, request);
+  t.deepEqual(parseText(formatted), [
+    { type: 'command', command: { op: 'cas', name: 'a b', version: 3, content: bytes('x'), exptimeSeconds: 0 }, request },
+  ], 'formatCommand writes the id back');
+  t.end();
+});
+
 test('client protocol: names are percent-decoded and may hold any character but NUL', (t) => {
   t.deepEqual(commands('read my%20file%09x%0D%0A%25\r\n'), [{ op: 'read', name: 'my file\tx\r\n%' }]);
   t.deepEqual(commands('read %41%62c\r\n'), [{ op: 'read', name: 'Abc' }], 'either hex case');
@@ -132,7 +153,7 @@ test('client protocol: random chunkings of a random command stream parse the sam
   const random = new SeededRandom(seed);
   const sent: ClientCommand[] = [];
   for (let i = 0; i < 200; i++) sent.push(randomCommand(random, i));
-  const stream = concat(...sent.map(formatCommand));
+  const stream = concat(...sent.map((command) => formatCommand(command)));
   const chunks: Uint8Array[] = [];
   for (let offset = 0; offset < stream.length; ) {
     const length = 1 + random.nextInt(40);
