@@ -58,17 +58,17 @@ interface ReadyRead extends PendingRead {
   readonly readIndex: LogIndex;
 }
 
-/** Persist actions and the sends that must wait for them (votes and acks). */
+/** Persist actions and the messages that must wait for them (votes and acks). */
 interface Batch {
   hardState: HardState | undefined;
   entryOps: Array<{ truncateFrom?: LogIndex; entries: readonly LogEntry[] }>;
-  outputs: RaftAction[];
+  sends: RaftMessage[];
 }
 
 /** The identity of a request without exactly-once semantics (the plain course protocol). */
 const noSession: RequestId = { clientId: 0, sequence: 0 };
 
-const emptyBatch = (): Batch => ({ hardState: undefined, entryOps: [], outputs: [] });
+const emptyBatch = (): Batch => ({ hardState: undefined, entryOps: [], sends: [] });
 
 /** One fsraft node: a Raft member serving the replicated file-server state machine. */
 export class RaftNode {
@@ -214,7 +214,7 @@ export class RaftNode {
       case 'Send':
         // Raft §10.2.1: the leader may replicate before its own write completes.
         if (action.message.type === 'AppendEntries') this.earlySends.push(action.message);
-        else this.open.outputs.push(action);
+        else this.open.sends.push(action.message);
         return;
       case 'Proposed':
       case 'ProposeRejected':
@@ -231,15 +231,15 @@ export class RaftNode {
     }
   }
 
-  /** Starts the next durable write, or executes outputs that need none, if no write is in flight. */
+  /** Starts the next durable write, or sends what needs none, if no write is in flight. */
   private flush(): void {
     while (!this.writeInFlight) {
       const batch = this.open;
       const needsWrite = batch.hardState !== undefined || batch.entryOps.length > 0;
-      if (!needsWrite && batch.outputs.length === 0) return;
+      if (!needsWrite && batch.sends.length === 0) return;
       this.open = emptyBatch();
       if (!needsWrite) {
-        this.execute(batch.outputs);
+        this.sendAll(batch.sends);
         continue;
       }
       this.writeInFlight = true;
@@ -255,15 +255,14 @@ export class RaftNode {
   private onWritten(batch: Batch): void {
     this.writeInFlight = false;
     if (this.stopped) return;
-    this.execute(batch.outputs);
+    this.sendAll(batch.sends);
     const last = lastEntry(batch);
     if (last !== undefined) this.step({ type: 'Persisted', index: last.index, term: last.term });
     else this.flush();
   }
 
-  /** Executes the sends that had to wait for their write. */
-  private execute(outputs: readonly RaftAction[]): void {
-    for (const action of outputs) if (action.type === 'Send') this.options.transport.send(action.message);
+  private sendAll(messages: readonly RaftMessage[]): void {
+    for (const message of messages) this.options.transport.send(message);
   }
 
   private notify(action: RaftAction): void {
