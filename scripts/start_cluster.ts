@@ -28,7 +28,8 @@ function main(): void {
       if (children.size === 0) process.exit(stopping ? 0 : 1);
     });
   }
-  process.stdout.write(`cluster: started ${config.nodes.length} nodes from ${config.file}; clients may connect to ${config.nodes.map((node) => node.clientAddress).join(', ')}; Ctrl-C stops them all\n`);
+  const pids = [...children].map(([id, child]) => `n${id} pid ${child.pid ?? '?'}`).join(', ');
+  process.stdout.write(`cluster: started ${config.nodes.length} nodes from ${config.file} (${pids}); clients may connect to ${config.nodes.map((node) => node.clientAddress).join(', ')}; Ctrl-C stops them all\n`);
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
