@@ -1,0 +1,295 @@
+/**
+ * The typed async client of an fsraft cluster: the one way TypeScript code (the FUSE mount) talks
+ * to the cluster. It finds the leader by itself, follows redirects, rediscovers the leader when it
+ * dies, retries with exponential backoff and jitter, and tags every write, cas and delete with an
+ * exactly-once request id so a retry never applies twice. A request that no leader answers within
+ * `requestTimeoutMs` fails with FsraftUnavailableError instead of hanging.
+ */
+import { randomInt } from 'node:crypto';
+import { formatCommand, type ClientCommand, type ClientReply, type RequestId } from '../codec/client_protocol.js';
+import { limits } from '../util/limits.js';
+import { parseHostPort } from '../util/host_port.js';
+import { Connection, ConnectionFailure, addressText, sameAddress, sleep, type NodeAddress } from './connection.js';
+import { FsraftClosedError, FsraftOverloadedError, FsraftUnavailableError, ProtocolError } from './errors.js';
+import { LeaderFinder } from './leader_finder.js';
+
+/** Tunables of a client; every field has a default. */
+export interface FsraftClientOptions {
+  /** How long one call may take, retries included, before FsraftUnavailableError. Default 10 s. */
+  readonly requestTimeoutMs?: number;
+  /** How long one attempt waits for its reply before the node is given up on. Default 3 s. */
+  readonly attemptTimeoutMs?: number;
+  /**
+   * How long leader discovery waits for one node. Short, because a node that knows no leader
+   * only answers after the server's leaderWaitMs (3 s); others may know better. Default 1 s.
+   */
+  readonly discoveryAttemptMs?: number;
+  /** Requests in flight at once (one connection and one exactly-once session each). Default 16. */
+  readonly connectionsMax?: number;
+  /** Requests waiting for a free connection before new ones fail with OVERLOADED. Default 10,000. */
+  readonly queuedRequestsMax?: number;
+  /** Largest content sent or accepted in a reply. Default the cluster default, 1 MiB. */
+  readonly contentBytesMax?: number;
+  /** First retry delay bound; doubles per attempt up to backoffMaxMs (full jitter). Default 20 ms. */
+  readonly backoffBaseMs?: number;
+  /** Largest retry delay. Default 500 ms. */
+  readonly backoffMaxMs?: number;
+}
+
+/** A file as read: its version, bytes and seconds until it expires (0 for never). */
+export interface FsraftFile {
+  readonly version: number;
+  readonly content: Uint8Array;
+  readonly exptimeSeconds: number;
+}
+
+/** The outcome of a cas: the new version, or the version the file has (0 when it is absent). */
+export type CasResult = { readonly ok: true; readonly version: number } | { readonly ok: false; readonly currentVersion: number };
+
+/** Builds a command's bytes given its request id (undefined for reads). Called once per request. */
+export type CommandBuilder = (request: RequestId | undefined) => Uint8Array;
+
+/**
+ * One exactly-once session with at most one request in flight. Why not one id sequence shared
+ * by concurrent requests: the server remembers only each client's last answer, so if sequence 5
+ * applied and the retry of 4 arrives after it, 4 is answered ERR_INTERNAL (stale) and its outcome
+ * is lost. One session per in-flight request keeps every retry the session's latest.
+ */
+interface Slot {
+  readonly clientId: number;
+  sequence: number;
+  connection: Connection | undefined;
+}
+
+interface QueuedAcquire {
+  resolve(slot: Slot): void;
+  reject(error: Error): void;
+}
+
+const defaults = {
+  requestTimeoutMs: 10_000,
+  attemptTimeoutMs: 3_000,
+  discoveryAttemptMs: 1_000,
+  connectionsMax: 16,
+  queuedRequestsMax: 10_000,
+  contentBytesMax: limits.contentBytesMaxDefault,
+  backoffBaseMs: 20,
+  backoffMaxMs: 500,
+};
+
+/** Resolved options: every field set. */
+export type ResolvedClientOptions = { readonly [K in keyof typeof defaults]: number };
+
+/** The typed client. Safe for many concurrent calls; call close() when done. */
+export class FsraftClient {
+  private readonly options: ResolvedClientOptions;
+  private readonly finder: LeaderFinder;
+  private readonly freeSlots: Slot[] = [];
+  private readonly allSlots: Slot[] = [];
+  private readonly queue: QueuedAcquire[] = [];
+  private closed = false;
+
+  private constructor(addresses: NodeAddress[], options: FsraftClientOptions) {
+    this.options = { ...defaults, ...definedOnly(options) };
+    this.finder = new LeaderFinder(addresses, this.options, () => this.closed);
+    for (let i = 0; i < this.options.connectionsMax; i++) {
+      // [1, 2^48): random so two clients (or two runs) do not share a session on the server.
+      const slot: Slot = { clientId: randomInt(1, 2 ** 48), sequence: 0, connection: undefined };
+      this.allSlots.push(slot);
+      this.freeSlots.push(slot);
+    }
+  }
+
+  /** A client over the cluster's client addresses (`host:port`, any node; followers redirect). */
+  static fromAddresses(addresses: string[], options: FsraftClientOptions = {}): FsraftClient {
+    if (addresses.length === 0) throw new TypeError('fsraft client: no addresses');
+    const parsed = addresses.map((text) => {
+      const address = parseHostPort(text);
+      if (address === null) throw new TypeError(`fsraft client: '${text}' is not host:port`);
+      return address;
+    });
+    return new FsraftClient(parsed, options);
+  }
+
+  /** Writes a whole file; resolves with its new version. exptimeSeconds 0 means never expires. */
+  async write(name: string, content: Uint8Array, exptimeSeconds = 0): Promise<{ version: number }> {
+    this.checkContent(content);
+    const reply = await this.mutate({ op: 'write', name, content, exptimeSeconds });
+    if (reply.type === 'ok') return { version: reply.version };
+    throw unexpected('write', reply);
+  }
+
+  /** Reads a file; null when it does not exist (or expired). */
+  async read(name: string): Promise<FsraftFile | null> {
+    const reply = await this.request(() => formatCommand({ op: 'read', name }), false);
+    if (reply.type === 'file_not_found') return null;
+    if (reply.type === 'contents') {
+      return { version: reply.version, content: reply.content, exptimeSeconds: reply.exptimeRemainingSeconds };
+    }
+    throw unexpected('read', reply);
+  }
+
+  /**
+   * Replaces the file only if its version is `version` (0: creates it only if absent). A
+   * mismatch is a value, not an error: `currentVersion` is the file's version, 0 if it is absent.
+   */
+  async cas(name: string, version: number, content: Uint8Array, exptimeSeconds = 0): Promise<CasResult> {
+    this.checkContent(content);
+    const reply = await this.mutate({ op: 'cas', name, version, content, exptimeSeconds });
+    if (reply.type === 'ok') return { ok: true, version: reply.version };
+    if (reply.type === 'version_mismatch') return { ok: false, currentVersion: reply.currentVersion };
+    if (reply.type === 'file_not_found') return { ok: false, currentVersion: 0 };
+    throw unexpected('cas', reply);
+  }
+
+  /** Deletes a file; false when there was none. */
+  async delete(name: string): Promise<boolean> {
+    const reply = await this.mutate({ op: 'delete', name });
+    if (reply.type === 'deleted') return true;
+    if (reply.type === 'file_not_found') return false;
+    throw unexpected('delete', reply);
+  }
+
+  /**
+   * The generic path every command takes: waits for a free session, builds the command once
+   * (with the session's next request id when `isMutation`), and sends the same bytes on every
+   * retry until a leader answers or `requestTimeoutMs` passes. New commands only need a builder
+   * and a reply mapping. ERR_CMD_ERR throws ProtocolError; every other reply is returned.
+   */
+  async request(build: CommandBuilder, isMutation: boolean): Promise<ClientReply> {
+    const startedMs = Date.now();
+    const deadlineMs = startedMs + this.options.requestTimeoutMs;
+    const slot = await this.acquire(deadlineMs);
+    try {
+      const id = isMutation ? { clientId: slot.clientId, sequence: ++slot.sequence } : undefined;
+      return await this.run(slot, build(id), startedMs, deadlineMs);
+    } finally {
+      this.release(slot);
+    }
+  }
+
+  /** Closes every connection; calls in flight or queued fail with FsraftClosedError. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const slot of this.allSlots) slot.connection?.close();
+    for (const waiter of this.queue.splice(0)) waiter.reject(new FsraftClosedError());
+  }
+
+  private mutate(command: ClientCommand): Promise<ClientReply> {
+    return this.request((id) => formatCommand(command, id), true);
+  }
+
+  private checkContent(content: Uint8Array): void {
+    // The server would answer ERR_CMD_ERR and drop the connection; refuse before sending a MiB.
+    if (content.length > this.options.contentBytesMax) {
+      throw new ProtocolError('CONTENT_TOO_LARGE', `content of ${content.length} bytes exceeds contentBytesMax ${this.options.contentBytesMax}`);
+    }
+  }
+
+  /** Attempts until a leader answers: one attempt per loop, backoff after failures. */
+  private async run(slot: Slot, command: Uint8Array, startedMs: number, deadlineMs: number): Promise<ClientReply> {
+    let failures = 0;
+    let lastFailure = 'no attempt finished';
+    for (;;) {
+      if (this.closed) throw new FsraftClosedError();
+      const remainingMs = deadlineMs - Date.now();
+      if (remainingMs <= 0) {
+        throw new FsraftUnavailableError(`no leader answered within ${Date.now() - startedMs} ms (${failures} failed attempts); last failure: ${lastFailure}`);
+      }
+      const leader = await this.finder.leader(deadlineMs);
+      if (leader === undefined) {
+        lastFailure = `leader discovery: ${this.finder.lastFailure}`;
+        continue;
+      }
+      const outcome = await this.attempt(slot, leader, command, Math.min(this.options.attemptTimeoutMs, remainingMs));
+      if (typeof outcome !== 'string') return outcome;
+      lastFailure = outcome;
+      failures += 1;
+      await this.backoff(failures, deadlineMs);
+    }
+  }
+
+  /** One try on the given leader: the reply to return, or why it failed (to retry). */
+  private async attempt(slot: Slot, leader: NodeAddress, command: Uint8Array, timeoutMs: number): Promise<ClientReply | string> {
+    const connection = this.connectionTo(slot, leader);
+    let reply: ClientReply;
+    try {
+      reply = await connection.request(command, timeoutMs);
+    } catch (error) {
+      if (!(error instanceof ConnectionFailure)) throw error;
+      if (error.badReply) throw new ProtocolError('BAD_REPLY', error.message);
+      this.finder.failed(leader);
+      return error.message;
+    }
+    switch (reply.type) {
+      case 'redirect':
+        this.finder.redirected(leader, { host: reply.host, port: reply.port });
+        return `${addressText(leader)} redirected to ${reply.host}:${reply.port}`;
+      case 'internal_error':
+        // Leadership lost (outcome unknown: retried with the same id), no leader known, overload,
+        // or a stale id; a node that keeps answering this must not pin us, so look around again.
+        this.finder.failed(leader);
+        return `${addressText(leader)} answered ERR_INTERNAL`;
+      case 'command_error':
+        throw new ProtocolError('CMD_ERR', `${addressText(leader)} answered ERR_CMD_ERR (malformed command or name)`);
+      default:
+        return reply;
+    }
+  }
+
+  /** The slot's open connection to `leader`, replacing one to an old leader or a failed one. */
+  private connectionTo(slot: Slot, leader: NodeAddress): Connection {
+    const current = slot.connection;
+    if (current !== undefined && current.usable && sameAddress(current.address, leader)) return current;
+    current?.close();
+    slot.connection = new Connection(leader, this.options.contentBytesMax);
+    return slot.connection;
+  }
+
+  private backoff(failures: number, deadlineMs: number): Promise<void> {
+    const boundMs = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** Math.min(failures - 1, 20));
+    return sleep(Math.min(Math.random() * boundMs, Math.max(0, deadlineMs - Date.now())));
+  }
+
+  /** A free session, waiting in FIFO order; bounded in count and in time. */
+  private acquire(deadlineMs: number): Promise<Slot> {
+    if (this.closed) return Promise.reject(new FsraftClosedError());
+    const free = this.freeSlots.pop();
+    if (free !== undefined) return Promise.resolve(free);
+    if (this.queue.length >= this.options.queuedRequestsMax) {
+      return Promise.reject(new FsraftOverloadedError(`${this.queue.length} requests already wait for a connection`));
+    }
+    return new Promise<Slot>((resolve, reject) => {
+      const entry: QueuedAcquire = { resolve, reject };
+      const timer = setTimeout(() => {
+        const index = this.queue.indexOf(entry);
+        if (index >= 0) this.queue.splice(index, 1);
+        reject(new FsraftUnavailableError(`no connection became free within ${this.options.requestTimeoutMs} ms (${this.options.connectionsMax} busy)`));
+      }, Math.max(0, deadlineMs - Date.now()));
+      entry.resolve = (slot) => {
+        clearTimeout(timer);
+        resolve(slot);
+      };
+      entry.reject = (error) => {
+        clearTimeout(timer);
+        reject(error);
+      };
+      this.queue.push(entry);
+    });
+  }
+
+  private release(slot: Slot): void {
+    const waiter = this.queue.shift();
+    if (waiter !== undefined) waiter.resolve(slot);
+    else this.freeSlots.push(slot);
+  }
+}
+
+function unexpected(op: string, reply: ClientReply): ProtocolError {
+  return new ProtocolError('BAD_REPLY', `${op}: unexpected reply ${reply.type}`);
+}
+
+function definedOnly(options: FsraftClientOptions): Partial<ResolvedClientOptions> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<ResolvedClientOptions>;
+}
