@@ -1,0 +1,131 @@
+/**
+ * The typed client's retry rules against scripted fake nodes on 127.0.0.1 (no Raft): redirects,
+ * the same request id on every retry, a bounded give-up on endless ERR_INTERNAL, a silent node
+ * that must not stall discovery, and one shared discovery for many waiting requests.
+ */
+import net from 'node:net';
+import test from 'tape';
+import { CommandParser, type ParsedCommand } from '../../src/codec/client_protocol.js';
+import { FsraftUnavailableError } from '../../src/client/errors.js';
+import { FsraftClient } from '../../src/client/fsraft_client.js';
+
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+const probeName = '__fsraft_client_probe__';
+
+/** What a fake node does with one command: reply text, 'close' to drop the connection, or 'silent'. */
+type Script = (command: ParsedCommand) => string | 'close' | 'silent';
+
+interface FakeNode {
+  readonly address: string;
+  /** Every command received, as `op name [clientId:sequence]`. */
+  readonly received: string[];
+  close(): Promise<void>;
+}
+
+async function fakeNode(script: Script): Promise<FakeNode> {
+  const received: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    const parser = new CommandParser({ contentBytesMax: 1 << 20 });
+    socket.on('data', (chunk) => {
+      parser.push(chunk);
+      for (let parsed = parser.next(); parsed !== undefined; parsed = parser.next()) {
+        if (parsed.type === 'error') return void socket.destroy();
+        const id = parsed.request === undefined ? '' : ` ${parsed.request.clientId}:${parsed.request.sequence}`;
+        received.push(`${parsed.command.op} ${parsed.command.name}${id}`);
+        const action = script(parsed);
+        if (action === 'close') return void socket.destroy();
+        if (action !== 'silent') socket.write(action);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    address: `127.0.0.1:${port}`,
+    received,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A node that leads: probes find nothing, writes get OK <next version>. */
+function leaderScript(): Script {
+  let version = 0;
+  return (parsed) => (parsed.command.op === 'read' ? 'ERR_FILE_NOT_FOUND\r\n' : `OK ${++version}\r\n`);
+}
+
+test('client retries: a redirect is followed and each new write takes the next sequence', async (t) => {
+  const leader = await fakeNode(leaderScript());
+  const follower = await fakeNode(() => `ERR_REDIRECT ${leader.address}\r\n`);
+  const client = FsraftClient.fromAddresses([follower.address]);
+  try {
+    t.deepEqual(await client.write('a', bytes('x')), { version: 1 }, 'the write reached the leader named by the redirect');
+    await client.write('b', bytes('y'));
+    const writes = leader.received.filter((line) => line.startsWith('write'));
+    const ids = writes.map((line) => line.split(' ')[2]!.split(':'));
+    t.equal(ids.length, 2, 'two writes reached the leader');
+    t.ok(ids[0]![0] === ids[1]![0] && Number(ids[0]![0]) >= 1 && Number(ids[0]![0]) < 2 ** 48, 'one session id in [1, 2^48) for sequential writes');
+    t.deepEqual([ids[0]![1], ids[1]![1]], ['1', '2'], 'sequences 1 then 2');
+  } finally {
+    client.close();
+    await Promise.all([leader.close(), follower.close()]);
+  }
+});
+
+test('client retries: a write whose connection dies is retried with the same request id', async (t) => {
+  let writes = 0;
+  const leader = await fakeNode((parsed) => {
+    if (parsed.command.op === 'read') return 'ERR_FILE_NOT_FOUND\r\n';
+    writes += 1;
+    return writes === 1 ? 'close' : 'OK 7\r\n';
+  });
+  const client = FsraftClient.fromAddresses([leader.address]);
+  try {
+    t.deepEqual(await client.write('a', bytes('x')), { version: 7 }, 'the retry was answered');
+    const ids = leader.received.filter((line) => line.startsWith('write')).map((line) => line.split(' ')[2]);
+    t.equal(ids.length, 2, 'sent twice');
+    t.equal(ids[0], ids[1], `both carried the same id ${ids[0]}`);
+  } finally {
+    client.close();
+    await leader.close();
+  }
+});
+
+test('client retries: endless ERR_INTERNAL (a stale id) ends in UNAVAILABLE after requestTimeoutMs', async (t) => {
+  const leader = await fakeNode((parsed) => (parsed.command.op === 'read' ? 'ERR_FILE_NOT_FOUND\r\n' : 'ERR_INTERNAL\r\n'));
+  const client = FsraftClient.fromAddresses([leader.address], { requestTimeoutMs: 500 });
+  try {
+    const startedMs = Date.now();
+    const error = await client.write('a', bytes('x')).catch((caught: unknown) => caught);
+    const elapsedMs = Date.now() - startedMs;
+    t.ok(error instanceof FsraftUnavailableError && error.code === 'UNAVAILABLE', 'UNAVAILABLE');
+    t.ok(/ERR_INTERNAL/.test((error as Error).message), `the message names the last failure: ${(error as Error).message}`);
+    t.ok(elapsedMs >= 450 && elapsedMs < 1_500, `gave up after ${elapsedMs} ms`);
+  } finally {
+    client.close();
+    await leader.close();
+  }
+});
+
+test('client retries: a silent node does not stall discovery, and waiting requests share one discovery', async (t) => {
+  const silent = await fakeNode(() => 'silent');
+  const leader = await fakeNode(leaderScript());
+  const client = FsraftClient.fromAddresses([silent.address, leader.address], { discoveryAttemptMs: 200 });
+  try {
+    const startedMs = Date.now();
+    await Promise.all(Array.from({ length: 10 }, (_, i) => client.write(`f${i}`, bytes('x'))));
+    const elapsedMs = Date.now() - startedMs;
+    t.ok(elapsedMs < 1_500, `10 writes done in ${elapsedMs} ms despite the silent node`);
+    t.equal(silent.received.length, 1, 'the silent node was probed once, not once per request');
+    t.equal(leader.received.filter((line) => line === `read ${probeName}`).length, 1, 'the leader was probed once');
+  } finally {
+    client.close();
+    await Promise.all([silent.close(), leader.close()]);
+  }
+});
