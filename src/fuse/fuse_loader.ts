@@ -1,0 +1,71 @@
+/**
+ * Loads the fuse-native binding and says in one line why FUSE is unavailable when it is, so that
+ * `fsraft-mount` (and the FUSE tests) can report it plainly instead of crashing on a dlopen error.
+ */
+import { execFile } from 'node:child_process';
+import { constants, existsSync } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import process from 'node:process';
+import type FuseClass from 'fuse-native';
+
+/** The fuse-native Fuse class, as loaded by loadFuse. */
+export type Fuse = typeof FuseClass;
+
+/** Either the binding, or one line saying why FUSE cannot be used on this machine. */
+export type FuseLoadResult = { ok: true; Fuse: Fuse } | { ok: false; reason: string };
+
+const fuseDevicePath = '/dev/fuse';
+/** umount(8) by absolute path, so a stray `umount` earlier in PATH is never run as root. */
+const umountPaths = ['/usr/bin/umount', '/bin/umount'];
+
+/**
+ * Checks /dev/fuse and permissions, then imports fuse-native. Never throws.
+ *
+ * Without fusermount (the machines fsraft targets have none), libfuse 2 mounts with a direct
+ * mount(2), which only root may do; a non-root caller would otherwise get libfuse's opaque
+ * "fuse: failed to exec fusermount" from deep inside mount().
+ */
+export async function loadFuse(): Promise<FuseLoadResult> {
+  if (process.platform !== 'linux') return { ok: false, reason: `FUSE mounts are supported on Linux only, not ${process.platform}` };
+  if (!existsSync(fuseDevicePath)) {
+    return { ok: false, reason: `no ${fuseDevicePath}: the kernel has no FUSE support here (modprobe fuse, or give the container --device /dev/fuse)` };
+  }
+  try {
+    await access(fuseDevicePath, constants.R_OK | constants.W_OK);
+  } catch {
+    return { ok: false, reason: `not permitted: ${fuseDevicePath} is not readable and writable by this user` };
+  }
+  if (process.getuid?.() !== 0 && !hasFusermount()) {
+    return { ok: false, reason: 'not permitted: mounting without fusermount needs root (install the fuse package for fusermount, or run as root)' };
+  }
+  let Fuse: Fuse;
+  try {
+    // fuse-native is CommonJS and loads its addon at require time: a missing libfuse.so.2 or
+    // an addon built for another Node shows up here, not at mount time.
+    Fuse = createRequire(import.meta.url)('fuse-native') as Fuse;
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    return { ok: false, reason: `the fuse-native binding failed to load (${message}); rebuild it with: node native/build_fuse_binding.mjs` };
+  }
+  useUmountInsteadOfFusermount(Fuse);
+  return { ok: true, Fuse };
+}
+
+function hasFusermount(): boolean {
+  const directories = (process.env.PATH ?? '').split(':').filter((directory) => directory !== '');
+  return directories.some((directory) => existsSync(`${directory}/fusermount`) || existsSync(`${directory}/fusermount3`));
+}
+
+/**
+ * fuse-native's unmount runs `fusermount -uz <mnt>` through a shell; with no fusermount installed
+ * every unmount() would fail with "fusermount: not found" and leave the mount in place. As root,
+ * umount(8) does the same job. Where fusermount exists, fuse-native's own way is kept.
+ */
+function useUmountInsteadOfFusermount(Fuse: Fuse): void {
+  const umountPath = umountPaths.find((candidate) => existsSync(candidate));
+  if (hasFusermount() || umountPath === undefined) return;
+  Fuse.unmount = (mountpoint: string, cb: (error: Error | null) => void): void => {
+    execFile(umountPath, [mountpoint], (error) => cb(error));
+  };
+}
