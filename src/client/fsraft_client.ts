@@ -91,6 +91,7 @@ export class FsraftClient {
 
   private constructor(addresses: NodeAddress[], options: FsraftClientOptions) {
     this.options = { ...defaults, ...definedOnly(options) };
+    checkOptions(this.options);
     this.finder = new LeaderFinder(addresses, this.options, () => this.closed);
     for (let i = 0; i < this.options.connectionsMax; i++) {
       // [1, 2^48): random so two clients (or two runs) do not share a session on the server.
@@ -288,6 +289,14 @@ export class FsraftClient {
 
 function unexpected(op: string, reply: ClientReply): ProtocolError {
   return new ProtocolError('BAD_REPLY', `${op}: unexpected reply ${reply.type}`);
+}
+
+/** A zero or fractional bound would make every request fail at once or never be bounded at all. */
+function checkOptions(options: ResolvedClientOptions): void {
+  for (const [key, value] of Object.entries(options)) {
+    const least = key === 'queuedRequestsMax' || key === 'contentBytesMax' ? 0 : 1;
+    if (!Number.isSafeInteger(value) || value < least) throw new TypeError(`fsraft client: option ${key} must be an integer >= ${least}, not ${value}`);
+  }
 }
 
 function definedOnly(options: FsraftClientOptions): Partial<ResolvedClientOptions> {

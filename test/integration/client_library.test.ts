@@ -108,6 +108,24 @@ test('client library: kill -9 of the leader under 20 writers and a cas counter l
   await cluster.restart(leader);
 });
 
+test('client library: a frozen leader (SIGSTOP) is given up on after attemptTimeoutMs and the write goes to the next leader', { timeout: 60_000 }, async (t) => {
+  cluster.watch(t);
+  const client = FsraftClient.fromAddresses(cluster.clientAddresses, { attemptTimeoutMs: 1_000 });
+  const leader = await cluster.waitForLeader();
+  try {
+    await client.write('frozen/before', bytes('a'));
+    cluster.signal(leader, 'SIGSTOP');
+    const startedMs = Date.now();
+    const { version } = await client.write('frozen/during', bytes('b'));
+    t.ok(version > 0, `the write was acknowledged by another leader after ${Date.now() - startedMs} ms`);
+  } finally {
+    cluster.signal(leader, 'SIGCONT');
+  }
+  const file = await client.read('frozen/during');
+  t.equal(file && text(file.content), 'b', 'it reads back after the old leader thawed');
+  client.close();
+});
+
 test('client library: with three of five nodes down a write fails UNAVAILABLE in time, and the same client recovers', { timeout: 60_000 }, async (t) => {
   cluster.watch(t);
   const requestTimeoutMs = 3_000;

@@ -129,3 +129,19 @@ test('client retries: a silent node does not stall discovery, and waiting reques
     await Promise.all([silent.close(), leader.close()]);
   }
 });
+
+test('client retries: close() fails calls in flight with CLOSED, and bad options are refused up front', async (t) => {
+  const silent = await fakeNode(() => 'silent');
+  const client = FsraftClient.fromAddresses([silent.address], { discoveryAttemptMs: 100 });
+  try {
+    const pending = client.read('a').catch((caught: unknown) => caught);
+    client.close();
+    const error = await pending;
+    t.equal((error as { code?: string }).code, 'CLOSED', 'the pending read fails with CLOSED');
+    t.throws(() => FsraftClient.fromAddresses(['nohost']), /not host:port/, 'an address without a port is refused');
+    t.throws(() => FsraftClient.fromAddresses([silent.address], { requestTimeoutMs: 0 }), /requestTimeoutMs/, 'a zero timeout is refused');
+  } finally {
+    client.close();
+    await silent.close();
+  }
+});
