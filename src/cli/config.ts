@@ -32,6 +32,8 @@ export interface TimingConfig {
   readonly heartbeatIntervalTicks: number;
   /** A follower that knows no leader waits this long for one before answering ERR_INTERNAL. */
   readonly leaderWaitMs: number;
+  /** A client that sends part of a command and then nothing for this long is disconnected. */
+  readonly partialCommandTimeoutMs: number;
 }
 
 /** The whole validated cluster config. */
@@ -58,6 +60,7 @@ const timingDefaults: TimingConfig = {
   electionTimeoutTicks: 30,
   heartbeatIntervalTicks: 5,
   leaderWaitMs: 3000,
+  partialCommandTimeoutMs: 30_000,
 };
 
 /** Reads, parses and validates a cluster config file. */
@@ -152,10 +155,11 @@ function parseTiming(raw: unknown, fail: Fail): TimingConfig {
   const electionTimeoutTicks = optionalInteger(raw, 'electionTimeoutTicks', timingDefaults.electionTimeoutTicks, 2, 100_000, 'timing.', fail);
   const heartbeatIntervalTicks = optionalInteger(raw, 'heartbeatIntervalTicks', timingDefaults.heartbeatIntervalTicks, 1, 100_000, 'timing.', fail);
   const leaderWaitMs = optionalInteger(raw, 'leaderWaitMs', timingDefaults.leaderWaitMs, 0, 600_000, 'timing.', fail);
+  const partialCommandTimeoutMs = optionalInteger(raw, 'partialCommandTimeoutMs', timingDefaults.partialCommandTimeoutMs, 100, 3_600_000, 'timing.', fail);
   if (heartbeatIntervalTicks * 2 > electionTimeoutTicks) {
     fail('timing.heartbeatIntervalTicks', `must be at most half of electionTimeoutTicks (${electionTimeoutTicks}), got ${heartbeatIntervalTicks}`);
   }
-  return { tickMs, electionTimeoutTicks, heartbeatIntervalTicks, leaderWaitMs };
+  return { tickMs, electionTimeoutTicks, heartbeatIntervalTicks, leaderWaitMs, partialCommandTimeoutMs };
 }
 
 function optionalInteger(

@@ -97,6 +97,7 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
     clientAddresses: new Map(config.nodes.map((node) => [node.id, node.clientAddress])),
     contentBytesMax: config.contentBytesMax,
     leaderWaitMs: config.timing.leaderWaitMs,
+    partialCommandTimeoutMs: config.timing.partialCommandTimeoutMs,
     log,
   });
   await clients.listen();

@@ -125,6 +125,11 @@ export class CommandParser {
     return this.queue.bufferedBytes;
   }
 
+  /** True while part of a command has arrived: a line, or a write/cas still owed content or CRLF. */
+  get holdsPartialCommand(): boolean {
+    return this.failure === undefined && (this.pending !== undefined || this.awaitingTerminator !== undefined || this.queue.bufferedBytes > 0);
+  }
+
   /** Adds received bytes. Kept by reference until consumed; ignored once the parser has failed. */
   push(chunk: Uint8Array): void {
     if (this.failure === undefined) this.queue.push(chunk);

@@ -22,6 +22,12 @@ export interface ClientServerOptions {
   readonly contentBytesMax: number;
   /** How long a node that knows no leader waits for one before answering ERR_INTERNAL. */
   readonly leaderWaitMs: number;
+  /**
+   * A connection holding part of a command with no new byte for this long is closed with
+   * ERR_CMD_ERR: otherwise thousands of clients that stop halfway through a 1 MiB write would
+   * pin a gigabyte of half-received content.
+   */
+  readonly partialCommandTimeoutMs: number;
   readonly log: (line: string) => void;
 }
 
@@ -87,6 +93,8 @@ class ClientConnection {
   private closing = false;
   /** Settles when every command so far has completed: reads wait for it (see `run`). */
   private allDone: Promise<void> = Promise.resolve();
+  /** Armed while the parser holds part of a command; see partialCommandTimeoutMs. */
+  private stallTimer: NodeJS.Timeout | undefined;
   /** Settles when every read so far has completed: mutations wait for it. */
   private readsDone: Promise<void> = Promise.resolve();
 
@@ -102,6 +110,7 @@ class ClientConnection {
     socket.on('drain', () => this.resumeIfRoom());
     socket.on('close', () => {
       this.closing = true;
+      clearTimeout(this.stallTimer);
       onClose();
     });
   }
@@ -114,6 +123,24 @@ class ClientConnection {
     if (this.closing) return;
     this.parser.push(chunk);
     this.drain();
+    this.watchStall();
+  }
+
+  /** (Re)arms the stall timer while part of a command is buffered, and disarms it otherwise. */
+  private watchStall(): void {
+    clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    if (this.closing || !this.parser.holdsPartialCommand) return;
+    this.stallTimer = setTimeout(() => this.onStall(), this.options.partialCommandTimeoutMs);
+  }
+
+  private onStall(): void {
+    // Buffered bytes may be whole commands held back by back-pressure; only a partial one stalls.
+    if (this.closing || this.socket.isPaused() || !this.parser.holdsPartialCommand) return;
+    this.options.log(`client ${this.socket.remoteAddress}:${this.socket.remotePort}: no progress on a partial command for ${this.options.partialCommandTimeoutMs} ms; closing`);
+    this.closing = true;
+    this.slots.push({ reply: formatReply({ type: 'command_error' }), closeAfter: true });
+    this.writeReplies();
   }
 
   /** Starts every complete command, up to the pipelining limit. */
@@ -161,6 +188,7 @@ class ClientConnection {
     if (this.closing || !this.socket.isPaused() || !this.hasRoom()) return;
     this.socket.resume();
     this.drain();
+    this.watchStall();
   }
 
   private start(command: ClientCommand, request: RequestId | undefined): void {

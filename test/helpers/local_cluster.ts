@@ -24,6 +24,7 @@ export interface LocalTiming {
   readonly electionTimeoutTicks?: number;
   readonly heartbeatIntervalTicks?: number;
   readonly leaderWaitMs?: number;
+  readonly partialCommandTimeoutMs?: number;
 }
 
 /** Options of a LocalCluster. */
