@@ -17,6 +17,7 @@ function main(): void {
   const configFile = configFlag >= 0 ? (process.argv[configFlag + 1] ?? '') : path.join(root, 'config/cluster.json');
   const config = loadClusterConfig(configFile);
   const children = new Map<number, ChildProcess>();
+  let stopping = false;
   for (const node of config.nodes) {
     const child = spawn(process.execPath, [path.join(root, 'bin/fsraft-node.js'), String(node.id), '--config', config.file], {
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -30,7 +31,6 @@ function main(): void {
   }
   const pids = [...children].map(([id, child]) => `n${id} pid ${child.pid ?? '?'}`).join(', ');
   process.stdout.write(`cluster: started ${config.nodes.length} nodes from ${config.file} (${pids}); clients may connect to ${config.nodes.map((node) => node.clientAddress).join(', ')}; Ctrl-C stops them all\n`);
-  let stopping = false;
   const stop = (): void => {
     if (stopping) return;
     stopping = true;

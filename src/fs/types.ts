@@ -35,7 +35,7 @@ export interface FsRequest {
   /**
    * The leader's wall-clock time in ms when it proposed the entry. Replicas decide expiry from
    * this stamp only, never from their own clocks, so every replica agrees (protocol.md).
-   * Stamps never decrease along the log (the leader stamps max(now, last stamp)).
+   * The state machine's time never goes back: a stamp below an earlier one counts as that one.
    */
   readonly stampMs: number;
   readonly command: FsCommand;

@@ -93,10 +93,10 @@ class ClientConnection {
   private closing = false;
   /** Settles when every command so far has completed: reads wait for it (see `run`). */
   private allDone: Promise<void> = Promise.resolve();
-  /** Armed while the parser holds part of a command; see partialCommandTimeoutMs. */
-  private stallTimer: NodeJS.Timeout | undefined;
   /** Settles when every read so far has completed: mutations wait for it. */
   private readsDone: Promise<void> = Promise.resolve();
+  /** Armed while the parser holds part of a command; see partialCommandTimeoutMs. */
+  private stallTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: net.Socket,
@@ -137,7 +137,12 @@ class ClientConnection {
   private onStall(): void {
     // Buffered bytes may be whole commands held back by back-pressure; only a partial one stalls.
     if (this.closing || this.socket.isPaused() || !this.parser.holdsPartialCommand) return;
-    this.options.log(`client ${this.socket.remoteAddress}:${this.socket.remotePort}: no progress on a partial command for ${this.options.partialCommandTimeoutMs} ms; closing`);
+    this.closeWithCommandError(`no progress on a partial command for ${this.options.partialCommandTimeoutMs} ms`);
+  }
+
+  /** Logs why, answers ERR_CMD_ERR after every earlier reply, then closes (protocol.md). */
+  private closeWithCommandError(reason: string): void {
+    this.options.log(`client ${this.socket.remoteAddress}:${this.socket.remotePort}: ${reason}; closing`);
     this.closing = true;
     this.slots.push({ reply: formatReply({ type: 'command_error' }), closeAfter: true });
     this.writeReplies();
@@ -149,10 +154,7 @@ class ClientConnection {
       const parsed = this.parser.next();
       if (parsed === undefined) break;
       if (parsed.type === 'error') {
-        this.options.log(`client ${this.socket.remoteAddress}:${this.socket.remotePort}: ${parsed.reason}`);
-        this.closing = true;
-        this.slots.push({ reply: formatReply({ type: 'command_error' }), closeAfter: true });
-        this.writeReplies();
+        this.closeWithCommandError(parsed.reason);
         return;
       }
       this.start(parsed.command, parsed.request);

@@ -91,8 +91,6 @@ export class RaftNode {
   private readyReads: ReadyRead[] = [];
 
   private appliedIndex: LogIndex = 0;
-  /** The newest time stamp seen in the log or proposed here; stamps never go back. */
-  private lastStampMs = 0;
   private readonly leaderListeners = new Set<() => void>();
 
   constructor(options: RaftNodeOptions) {
@@ -144,9 +142,9 @@ export class RaftNode {
   submit(command: FsCommand, session: RequestId = noSession): Promise<FsResult> {
     if (this.stopped) return Promise.reject(new NodeStoppedError());
     if (this.machine.role !== 'leader') return Promise.reject(new NotLeaderError(this.machine.leaderId));
-    // The stamp decides expiry on every replica; max() keeps it monotonic across clock steps.
-    this.lastStampMs = Math.max(this.lastStampMs, this.options.clock.nowMs());
-    const data = encodeFsRequest({ ...session, stampMs: this.lastStampMs, command });
+    // The stamp decides expiry on every replica; the state machine never lets its time go back,
+    // so a new leader whose clock is behind cannot revive an expired file.
+    const data = encodeFsRequest({ ...session, stampMs: this.options.clock.nowMs(), command });
     return new Promise<FsResult>((resolve, reject) => {
       this.queuedProposals.push({ data, resolve, reject });
       this.scheduleProposals();
@@ -364,14 +362,13 @@ export class RaftNode {
       this.log(`skipping undecodable entry ${entry.index}: ${decoded.error}`);
       return undefined;
     }
-    this.lastStampMs = Math.max(this.lastStampMs, decoded.request.stampMs);
     return this.options.fileServer.apply(decoded.request);
   }
 
   private serveReadyReads(): void {
     if (this.readyReads.length === 0) return;
     const waiting: ReadyRead[] = [];
-    const nowMs = Math.max(this.lastStampMs, this.options.clock.nowMs());
+    const nowMs = this.options.clock.nowMs();
     for (const read of this.readyReads) {
       if (read.readIndex <= this.appliedIndex) read.resolve(this.options.fileServer.read(read.name, nowMs));
       else waiting.push(read);
