@@ -12,7 +12,7 @@ import { ExpiryHeap, type ExpiryEntry } from './expiry_heap.js';
 import { FileContent } from './file_content.js';
 import { captureSnapshot, decodeSnapshot, type FsSnapshotCapture } from './fs_snapshot.js';
 import { pathComponents, validatePath } from './names.js';
-import { newRoot, rootInode, type DirNode, type FileNode, type NodeAttributes, type Session, type StateImage, type TreeNode } from './tree_nodes.js';
+import { modeMax, newRoot, ownerIdMax, rootInode, type DirNode, type FileNode, type NodeAttributes, type Session, type StateImage, type TreeNode } from './tree_nodes.js';
 import type { FsCommand, FsDirEntry, FsError, FsNodeStat, FsQuery, FsQueryResult, FsReadResult, FsRequest, FsResult } from './types.js';
 
 /**
@@ -26,10 +26,7 @@ export const expiredFilesReapedPerApplyMax = 256;
 export const courseFileMode = 0o644;
 /** Mode of directories that course write/cas create as missing parents (rwxr-xr-x). */
 export const implicitDirMode = 0o755;
-/** Largest mode: permission bits (with setuid, setgid, sticky) only. */
-export const modeMax = 0o7777;
-/** Largest uid/gid: they are 32-bit on every system the mount runs on. */
-export const ownerIdMax = 0xffff_ffff;
+export { modeMax, ownerIdMax } from './tree_nodes.js';
 
 /** Tuning; production uses the defaults from src/util/limits.ts except fileBytesMax (cluster.json). */
 export interface FileServerOptions {

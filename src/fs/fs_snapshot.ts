@@ -23,7 +23,7 @@
 import { assert } from '../util/assert.js';
 import { chunkBytes, FileContent } from './file_content.js';
 import { validateName } from './names.js';
-import { rootInode, type DirNode, type FileNode, type NodeAttributes, type Session, type StateImage, type TreeNode } from './tree_nodes.js';
+import { modeMax, ownerIdMax, rootInode, type DirNode, type FileNode, type NodeAttributes, type Session, type StateImage, type TreeNode } from './tree_nodes.js';
 import type { FsResult } from './types.js';
 
 /** An immutable capture of a FileServerState, taken in O(nodes) without copying file contents. */
@@ -51,8 +51,6 @@ const magic = new TextEncoder().encode('FSRAFTSN');
 const endMarker = new TextEncoder().encode('END.');
 const kindFile = 1;
 const kindDir = 2;
-const modeMax = 0o7777;
-const ownerIdMax = 0xffff_ffff;
 /** Result codes of remembered session answers; those marked carry one f64 after the code. */
 const resultCodes: Readonly<Record<FsResult['type'], number>> = {
   ok: 1,
