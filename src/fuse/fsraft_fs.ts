@@ -40,7 +40,7 @@ const preferredIoBytes = 128 * 1024;
 const unchangedId = 0xffffffff;
 /**
  * fuse-native turns UTIME_NOW/UTIME_OMIT (tv_nsec near 2^30, tv_sec 0) into about 1073 ms after
- * the epoch. No real file time is that small, so such a value means "now".
+ * the epoch. No real file time is that small, so such a value is taken as one of those markers.
  */
 const utimeSpecialMsMax = 1100;
 
@@ -226,13 +226,17 @@ export class FsraftFs {
   }
 
   /**
-   * Sets the times. fuse-native hands over only the access time (in both arguments), so that one
-   * value sets both atime and mtime: exact for touch, tar and rsync, which set both to one time,
-   * or for utimes(2) with equal times. A UTIME_NOW/UTIME_OMIT marker means now.
+   * Sets the times. A UTIME_NOW/UTIME_OMIT marker in one of them leaves that one unchanged (libfuse
+   * 2 passes them through only when the other is a real time); in both, it means now (touch).
+   * Needs the fuse-native binding built by native/build_fuse_binding.mjs, which passes the mtime.
    */
-  async utimens(path: string, atimeMs: number): Promise<void> {
-    const timeMs = atimeMs <= utimeSpecialMsMax ? Date.now() : Math.floor(atimeMs);
-    await this.backend.setattr(path, { atimeMs: timeMs, mtimeMs: timeMs });
+  async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    const special = (timeMs: number): boolean => timeMs <= utimeSpecialMsMax;
+    const nowMs = Date.now();
+    const both = special(atimeMs) && special(mtimeMs);
+    const pick = (timeMs: number): number | undefined => (both ? nowMs : special(timeMs) ? undefined : Math.floor(timeMs));
+    const [atime, mtime] = [pick(atimeMs), pick(mtimeMs)];
+    await this.backend.setattr(path, { ...(atime === undefined ? {} : { atimeMs: atime }), ...(mtime === undefined ? {} : { mtimeMs: mtime }) });
     this.attrs.invalidate(path);
   }
 
@@ -290,7 +294,7 @@ export class FsraftFs {
       rmdir: (path, cb) => answer('rmdir', path, () => this.rmdir(path), cb),
       chmod: (path, mode, cb) => answer('chmod', path, () => this.chmod(path, mode), cb),
       chown: (path, uid, gid, cb) => answer('chown', path, () => this.chown(path, uid, gid), cb),
-      utimens: (path, atime, _mtime, cb) => answer('utimens', path, () => this.utimens(path, atime), cb),
+      utimens: (path, atime, mtime, cb) => answer('utimens', path, () => this.utimens(path, atime, mtime), cb),
       statfs: (path, cb) => answer('statfs', path, () => this.statfs(), cb),
     };
   }

@@ -58,8 +58,8 @@ declare module 'fuse-native' {
       rmdir?(path: string, cb: Done): void;
       chmod?(path: string, mode: number, cb: Done): void;
       /**
-       * Times in milliseconds since the epoch. fuse-native 2.2.6 passes the access time in both
-       * arguments (its C glue converts tv[0] twice), so `mtime` is not the requested mtime.
+       * Times in milliseconds since the epoch. fuse-native 2.2.6's own C glue passes the access
+       * time twice; native/build_fuse_binding.mjs builds it with the mtime passed instead.
        */
       utimens?(path: string, atime: number, mtime: number, cb: Done): void;
       chown?(path: string, uid: number, gid: number, cb: Done): void;

@@ -193,8 +193,10 @@ test('fuse setattr: chown leaves (uid_t)-1 unchanged; utimens sets both times; s
   await fs.mkdir('/o', 0o755);
   await fs.chown('/o', 1000, 0xffffffff);
   t.deepEqual(backend.callsOf('setattr').at(-1)?.args, ['/o', { uid: 1000 }], 'only the uid is sent');
-  await fs.utimens('/o', 1_600_000_000_000);
-  t.deepEqual(backend.callsOf('setattr').at(-1)?.args, ['/o', { atimeMs: 1_600_000_000_000, mtimeMs: 1_600_000_000_000 }]);
+  await fs.utimens('/o', 1_500_000_000_000, 1_600_000_000_000);
+  t.deepEqual(backend.callsOf('setattr').at(-1)?.args, ['/o', { atimeMs: 1_500_000_000_000, mtimeMs: 1_600_000_000_000 }], 'both times are sent');
+  await fs.utimens('/o', 1073, 1_600_000_000_000);
+  t.deepEqual(backend.callsOf('setattr').at(-1)?.args, ['/o', { mtimeMs: 1_600_000_000_000 }], 'a UTIME_OMIT atime is left out');
   const stat = await fs.getattr('/o');
   t.equal(stat.mtime.getTime(), 1_600_000_000_000, 'getattr shows the new mtime');
   const statfs = fs.statfs();
