@@ -12,6 +12,8 @@ import path from 'node:path';
  * missing, not a directory, already a mount point (busy), or not empty.
  */
 export async function mountpointProblem(directory: string): Promise<string | null> {
+  // Before any stat: stat on a mount whose server is slow or gone would hang or fail with EIO.
+  if (await isMountPoint(directory)) return `mountpoint ${directory} is busy: something is already mounted there`;
   let info;
   try {
     info = await stat(directory);
@@ -23,7 +25,6 @@ export async function mountpointProblem(directory: string): Promise<string | nul
     return `mountpoint ${directory} cannot be used: ${(error as Error).message}`;
   }
   if (!info.isDirectory()) return `mountpoint ${directory} is not a directory`;
-  if (await isMountPoint(directory)) return `mountpoint ${directory} is busy: something is already mounted there`;
   const entries = await readdir(directory);
   if (entries.length > 0) return `mountpoint ${directory} is not empty (${entries.length} entries); mounting would hide them`;
   return null;
