@@ -44,6 +44,8 @@ export interface ClusterConfig {
   readonly timing: TimingConfig;
   /** Largest content of one write/cas in bytes. */
   readonly contentBytesMax: number;
+  /** Largest file in bytes (writeat/truncate past it are ERR_TOO_LARGE). Must be the same on every node. */
+  readonly fileBytesMax: number;
 }
 
 /** A config that cannot be used; the message names the file and the field. */
@@ -94,7 +96,9 @@ export function parseClusterConfig(raw: unknown, file: string): ClusterConfig {
   checkUnique(nodes, fail);
   const timing = parseTiming(raw['timing'], fail);
   const contentBytesMax = optionalInteger(raw, 'contentBytesMax', limits.contentBytesMaxDefault, 1, 64 * 1024 * 1024, '', fail);
-  return { file, nodes, timing, contentBytesMax };
+  // Every replica must refuse the same growth, so this is cluster-wide like contentBytesMax.
+  const fileBytesMax = optionalInteger(raw, 'fileBytesMax', limits.fileBytesMaxDefault, 0, Number.MAX_SAFE_INTEGER, '', fail);
+  return { file, nodes, timing, contentBytesMax, fileBytesMax };
 }
 
 type Fail = (field: string, problem: string) => never;

@@ -76,7 +76,7 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
     storage,
     transport,
     clock: new SystemClock(),
-    fileServer: new FileServerState(),
+    fileServer: new FileServerState({ fileBytesMax: config.fileBytesMax }),
     tickMs: config.timing.tickMs,
     log,
     onFatal: (error) => {

@@ -12,7 +12,7 @@ import type { Clock } from '../clock/clock.js';
 import type { RequestId } from '../codec/client_protocol.js';
 import { decodeFsRequest, encodeFsRequest } from '../codec/fs_request_codec.js';
 import type { FileServerState } from '../fs/file_server.js';
-import type { FsCommand, FsReadResult, FsResult } from '../fs/types.js';
+import type { FsCommand, FsQuery, FsQueryResult, FsResult } from '../fs/types.js';
 import type { RaftMachine } from '../raft/raft_machine.js';
 import { EntryType, type HardState, type LogEntry, type RaftAction, type RaftEvent, type RaftMessage, type Role } from '../raft/types.js';
 import type { RaftStorage, StorageWrite } from '../storage/raft_storage.js';
@@ -50,8 +50,8 @@ interface AppendedProposal extends Deferred<FsResult> {
   readonly term: Term;
 }
 
-interface PendingRead extends Deferred<FsReadResult> {
-  readonly name: string;
+interface PendingRead extends Deferred<FsQueryResult> {
+  readonly query: FsQuery;
 }
 
 interface ReadyRead extends PendingRead {
@@ -151,13 +151,13 @@ export class RaftNode {
     });
   }
 
-  /** A linearizable read (ReadIndex, Raft thesis §6.4), answered by the leader only. */
-  read(name: string): Promise<FsReadResult> {
+  /** A linearizable read (read, readat, stat, list; ReadIndex, Raft thesis §6.4), answered by the leader only. */
+  query(query: FsQuery): Promise<FsQueryResult> {
     if (this.stopped) return Promise.reject(new NodeStoppedError());
     if (this.machine.role !== 'leader') return Promise.reject(new NotLeaderError(this.machine.leaderId));
     const requestId = this.nextReadId++;
-    return new Promise<FsReadResult>((resolve, reject) => {
-      this.pendingReads.set(requestId, { name, resolve, reject });
+    return new Promise<FsQueryResult>((resolve, reject) => {
+      this.pendingReads.set(requestId, { query, resolve, reject });
       this.step({ type: 'ReadIndex', requestId });
     });
   }
@@ -370,7 +370,7 @@ export class RaftNode {
     const waiting: ReadyRead[] = [];
     const nowMs = this.options.clock.nowMs();
     for (const read of this.readyReads) {
-      if (read.readIndex <= this.appliedIndex) read.resolve(this.options.fileServer.read(read.name, nowMs));
+      if (read.readIndex <= this.appliedIndex) read.resolve(this.options.fileServer.query(read.query, nowMs));
       else waiting.push(read);
     }
     this.readyReads = waiting;
