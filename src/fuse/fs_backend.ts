@@ -3,18 +3,9 @@
  * interface so the operations can be unit-tested against an in-memory fake and the real client
  * can be swapped in unchanged. The shapes are those of src/client/fsraft_client.ts.
  */
-/** A node's kind. */
-export type FsNodeKind = 'file' | 'dir';
-/** A node's attributes as `stat` reports them. */
-export interface FsStat {
-  readonly kind: FsNodeKind; readonly version: number; readonly size: number; readonly mode: number;
-  readonly uid: number; readonly gid: number; readonly atimeMs: number; readonly mtimeMs: number;
-  readonly ctimeMs: number; readonly exptimeSeconds: number;
-}
-/** One entry of a `list`: a single name component and its attributes. */
-export interface FsDirEntry extends FsStat { readonly name: string }
-/** The attributes a `setattr` changes; absent fields are left unchanged. */
-export interface FsSetattr { readonly mode?: number; readonly uid?: number; readonly gid?: number; readonly atimeMs?: number; readonly mtimeMs?: number }
+import type { FsDirEntry, FsSetattr, FsStat } from '../client/fsraft_client.js';
+
+export type { FsDirEntry, FsSetattr, FsStat };
 
 /** The subset of FsraftClient the mount calls. Failures are thrown as FsraftError (see errno.ts). */
 export interface FsBackend {
