@@ -42,6 +42,12 @@ export class AttrCache {
     for (const entry of entries) this.entries.set(`${prefix}${entry.name}`, { stat: entry, expiresMs });
   }
 
+  /** Remembers attributes this mount just gave `path` itself (a file it created). */
+  put(path: string, stat: FsStat): void {
+    if (this.entries.size >= this.entriesMax) this.entries.clear();
+    this.entries.set(path, { stat, expiresMs: this.nowMs() + this.ttlMs });
+  }
+
   /** Forgets `path` and its parent directory (whose mtime and listing the change alters). */
   invalidate(path: string): void {
     this.entries.delete(path);

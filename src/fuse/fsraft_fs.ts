@@ -111,8 +111,12 @@ export class FsraftFs {
   async create(path: string, mode: number): Promise<number> {
     checkPath(path);
     this.reserveHandle();
-    await this.backend.create(path, mode & 0o7777, false);
+    const { version } = await this.backend.create(path, mode & 0o7777, false);
     this.attrs.invalidate(path);
+    // The kernel asks for the new file's attributes at once; a file this mount just created
+    // empty needs no round trip for that (another mount's create in between keeps its content,
+    // create never truncates, so only the cached size could be stale, for at most the TTL).
+    if (version > 0) this.attrs.put(path, this.createdStat(version, mode));
     return this.allocate(path, false);
   }
 
@@ -297,6 +301,11 @@ export class FsraftFs {
       utimens: (path, atime, mtime, cb) => answer('utimens', path, () => this.utimens(path, atime, mtime), cb),
       statfs: (path, cb) => answer('statfs', path, () => this.statfs(), cb),
     };
+  }
+
+  private createdStat(version: number, mode: number): FsStat {
+    const nowMs = Date.now();
+    return { kind: 'file', version, size: 0, mode: mode & 0o7777, uid: 0, gid: 0, atimeMs: nowMs, mtimeMs: nowMs, ctimeMs: nowMs, exptimeSeconds: 0 };
   }
 
   private file(handle: number): OpenFile {
