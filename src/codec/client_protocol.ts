@@ -90,6 +90,7 @@ export interface CommandParserOptions {
 const CR = 0x0d;
 const LF = 0x0a;
 const HYPHEN = 0x2d;
+const DIGIT_ONE = 0x31;
 /** setattr with a request id has 8 fields; anything after is ignored, so never tokenized. */
 const fieldsMax = 8;
 /** The longest command word ('truncate'). */
@@ -225,100 +226,98 @@ export class CommandParser {
 /** A parsed header line: a complete command, an error, or a write/cas/writeat still owed its content. */
 type LineParse = ParsedCommand | ParseError | { readonly type: 'content'; readonly header: ContentHeader };
 
-/** The fields of one line after the command word, read left to right. */
-class Fields {
-  private position = 1;
-
-  constructor(
-    readonly op: string,
-    private readonly fields: readonly Uint8Array[],
-  ) {}
-
-  /** The next field, undefined when the line has no more. */
-  next(): Uint8Array | undefined {
-    return this.fields[this.position++];
-  }
-}
-
 function parseCommandLine(line: Uint8Array, contentBytesMax: number): LineParse {
   const split = splitFields(line, fieldsMax);
   const verb = split[0];
   if (verb === undefined) return parseError('empty_line', 'empty command line');
   const word = commandWord(verb);
-  const fields = new Fields(word, split);
+  const reader = new FieldReader(word, split);
   switch (word) {
     case 'write':
-      return parseWrite(fields);
+      return parseWrite(reader);
     case 'cas':
-      return parseCas(fields);
+      return parseCas(reader);
     case 'read':
-      return parseQuery(fields, false, (name) => ({ op: 'read', name }));
+      return parseQuery(reader, false, (name) => ({ op: 'read', name }));
     case 'stat':
-      return parseQuery(fields, true, (name) => ({ op: 'stat', name }));
+      return parseQuery(reader, true, (name) => ({ op: 'stat', name }));
     case 'list':
-      return parseQuery(fields, true, (name) => ({ op: 'list', name }));
+      return parseQuery(reader, true, (name) => ({ op: 'list', name }));
     case 'readat':
-      return parseReadAt(fields, contentBytesMax);
+      return parseReadAt(reader, contentBytesMax);
     case 'delete':
     case 'rmdir':
-      return parseMutation(fields, (name) => ({ op: word, name }));
+      return parseMutation(reader, (name) => ({ op: word, name }));
     case 'create':
-      return parseCreate(fields);
+      return parseCreate(reader);
     case 'mkdir':
-      return parseMutation(fields, (name, next) => withField(next.mode(), (mode) => ({ op: 'mkdir', name, mode })));
+      return parseMutation(reader, (name, next) => withField(next.mode(), (mode) => ({ op: 'mkdir', name, mode })));
     case 'rename':
-      return parseMutation(fields, (name, next) => withField(next.name(), (to) => ({ op: 'rename', name, to })));
+      return parseMutation(reader, (name, next) => withField(next.name(), (to) => ({ op: 'rename', name, to })));
     case 'truncate':
-      return parseMutation(fields, (name, next) => withField(next.count('size'), (size) => ({ op: 'truncate', name, size })));
+      return parseMutation(reader, (name, next) => withField(next.count('size'), (size) => ({ op: 'truncate', name, size })));
     case 'writeat':
-      return parseWriteAt(fields);
+      return parseWriteAt(reader);
     case 'setattr':
-      return parseMutation(fields, (name, next) => parseSetattr(name, next));
+      return parseMutation(reader, (name, next) => parseSetattr(name, next));
     default:
       return parseError('unknown_command', `unknown command '${printable(verb)}'`);
   }
 }
 
-/** Typed readers over the next fields of a line; each returns the value or a ParseError. */
+/**
+ * Reads the fields after the command word left to right, each as a typed value or a ParseError
+ * naming the command and the field.
+ */
 class FieldReader {
-  constructor(private readonly fields: Fields) {}
+  private position = 1;
+
+  constructor(
+    private readonly op: string,
+    private readonly fields: readonly Uint8Array[],
+  ) {}
 
   name(rootAllowed = true): string | ParseError {
-    return parseNameField(this.fields.op, this.fields.next(), rootAllowed);
+    return parseNameField(this.op, this.next(), rootAllowed);
   }
 
   count(what: string): number | ParseError {
-    return parseCountField(this.fields.op, what, this.fields.next());
+    return parseCountField(this.op, what, this.next());
   }
 
   mode(): number | ParseError {
-    const field = this.fields.next();
-    if (field === undefined) return parseError('missing_field', `${this.fields.op}: missing mode`);
+    const field = this.next();
+    if (field === undefined) return parseError('missing_field', `${this.op}: missing mode`);
     const mode = parseOctal(field, modeMax);
-    return mode ?? parseError('invalid_field', `${this.fields.op}: mode '${printable(field)}' is not octal up to 7777`);
+    return mode ?? parseError('invalid_field', `${this.op}: mode '${printable(field)}' is not octal up to 7777`);
   }
 
   /** `-` for "unchanged", else a number read by `parse`. */
   optional(what: string, parse: (field: Uint8Array) => number | undefined): number | undefined | ParseError {
-    const field = this.fields.next();
-    if (field === undefined) return parseError('missing_field', `${this.fields.op}: missing ${what}`);
+    const field = this.next();
+    if (field === undefined) return parseError('missing_field', `${this.op}: missing ${what}`);
     if (field.length === 1 && field[0] === HYPHEN) return undefined;
-    return parse(field) ?? parseError('invalid_field', `${this.fields.op}: ${what} '${printable(field)}' is not valid`);
+    return parse(field) ?? parseError('invalid_field', `${this.op}: ${what} '${printable(field)}' is not valid`);
   }
 
   /** The optional trailing `<clientId>:<sequence>`. */
   request(): RequestId | ParseError | undefined {
-    return parseRequestField(this.fields.op, this.fields.next());
+    return parseRequestField(this.op, this.next());
   }
 
   exptime(): number | ParseError {
-    return parseExptimeField(this.fields.op, this.fields.next());
+    return parseExptimeField(this.op, this.next());
   }
 
+  /** A byte offset, or `-1` for "at the end". */
   offset(): number | ParseError {
-    const field = this.fields.next();
-    if (field !== undefined && field.length === 2 && field[0] === HYPHEN && field[1] === 0x31) return -1;
-    return parseCountField(this.fields.op, 'offset', field);
+    const field = this.next();
+    if (field !== undefined && field.length === 2 && field[0] === HYPHEN && field[1] === DIGIT_ONE) return -1;
+    return parseCountField(this.op, 'offset', field);
+  }
+
+  private next(): Uint8Array | undefined {
+    return this.fields[this.position++];
   }
 }
 
@@ -331,8 +330,7 @@ function withField<T>(value: T | ParseError, build: (value: T) => FsCommand): Fs
 }
 
 /** A mutating command without content: name, its own fields, then the optional request id. */
-function parseMutation(fields: Fields, build: (name: string, next: FieldReader) => FsCommand | ParseError): LineParse {
-  const reader = new FieldReader(fields);
+function parseMutation(reader: FieldReader, build: (name: string, next: FieldReader) => FsCommand | ParseError): LineParse {
   const name = reader.name();
   if (isParseError(name)) return name;
   const command = build(name, reader);
@@ -342,13 +340,12 @@ function parseMutation(fields: Fields, build: (name: string, next: FieldReader) 
   return withRequest(command, request);
 }
 
-function parseQuery(fields: Fields, rootAllowed: boolean, build: (name: string) => ClientQueryCommand): LineParse {
-  const name = new FieldReader(fields).name(rootAllowed);
+function parseQuery(reader: FieldReader, rootAllowed: boolean, build: (name: string) => ClientQueryCommand): LineParse {
+  const name = reader.name(rootAllowed);
   return isParseError(name) ? name : { type: 'command', command: build(name) };
 }
 
-function parseReadAt(fields: Fields, contentBytesMax: number): LineParse {
-  const reader = new FieldReader(fields);
+function parseReadAt(reader: FieldReader, contentBytesMax: number): LineParse {
   const name = reader.name();
   if (isParseError(name)) return name;
   const offset = reader.count('offset');
@@ -360,8 +357,8 @@ function parseReadAt(fields: Fields, contentBytesMax: number): LineParse {
   return { type: 'command', command: { op: 'readat', name, offset, count } };
 }
 
-function parseCreate(fields: Fields): LineParse {
-  return parseMutation(fields, (name, next) => {
+function parseCreate(reader: FieldReader): LineParse {
+  return parseMutation(reader, (name, next) => {
     const mode = next.mode();
     if (isParseError(mode)) return mode;
     const exclusive = next.count('exclusive');
@@ -389,8 +386,7 @@ function parseSetattr(name: string, next: FieldReader): FsCommand | ParseError {
   return { op: 'setattr', name, mode, uid, gid, atimeMs, mtimeMs };
 }
 
-function parseWrite(fields: Fields): LineParse {
-  const reader = new FieldReader(fields);
+function parseWrite(reader: FieldReader): LineParse {
   const name = reader.name(false);
   if (isParseError(name)) return name;
   const numbytes = reader.count('numbytes');
@@ -400,8 +396,7 @@ function parseWrite(fields: Fields): LineParse {
   return contentHeader(reader, numbytes, (content) => ({ op: 'write', name, content, exptimeSeconds }));
 }
 
-function parseCas(fields: Fields): LineParse {
-  const reader = new FieldReader(fields);
+function parseCas(reader: FieldReader): LineParse {
   const name = reader.name(false);
   if (isParseError(name)) return name;
   const version = reader.count('version');
@@ -413,8 +408,7 @@ function parseCas(fields: Fields): LineParse {
   return contentHeader(reader, numbytes, (content) => ({ op: 'cas', name, version, content, exptimeSeconds }));
 }
 
-function parseWriteAt(fields: Fields): LineParse {
-  const reader = new FieldReader(fields);
+function parseWriteAt(reader: FieldReader): LineParse {
   const name = reader.name();
   if (isParseError(name)) return name;
   const offset = reader.offset();

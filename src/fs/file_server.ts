@@ -10,8 +10,9 @@ import { unreachable } from '../util/assert.js';
 import { limits } from '../util/limits.js';
 import { ExpiryHeap, type ExpiryEntry } from './expiry_heap.js';
 import { FileContent } from './file_content.js';
+import { captureSnapshot, decodeSnapshot, type FsSnapshotCapture } from './fs_snapshot.js';
 import { pathComponents, validatePath } from './names.js';
-import { newRoot, rootInode, type DirNode, type FileNode, type NodeAttributes, type Session, type StateImage, type TreeNode } from './tree_nodes.js';
+import { modeMax, newRoot, ownerIdMax, rootInode, type DirNode, type FileNode, type NodeAttributes, type Session, type StateImage, type TreeNode } from './tree_nodes.js';
 import type { FsCommand, FsDirEntry, FsError, FsNodeStat, FsQuery, FsQueryResult, FsReadResult, FsRequest, FsResult } from './types.js';
 
 /**
@@ -25,10 +26,7 @@ export const expiredFilesReapedPerApplyMax = 256;
 export const courseFileMode = 0o644;
 /** Mode of directories that course write/cas create as missing parents (rwxr-xr-x). */
 export const implicitDirMode = 0o755;
-/** Largest mode: permission bits (with setuid, setgid, sticky) only. */
-export const modeMax = 0o7777;
-/** Largest uid/gid: they are 32-bit on every system the mount runs on. */
-export const ownerIdMax = 0xffff_ffff;
+export { modeMax, ownerIdMax } from './tree_nodes.js';
 
 /** Tuning; production uses the defaults from src/util/limits.ts except fileBytesMax (cluster.json). */
 export interface FileServerOptions {
@@ -78,6 +76,7 @@ export class FileServerState {
   private nextInode: number;
   private files = 0;
 
+  /** An empty state. `image` is for fromSnapshot only: the restored parts, adopted as they are. */
   constructor(options: FileServerOptions = {}, image?: StateImage) {
     this.sessionsMax = options.sessionsMax ?? limits.sessionsMax;
     this.reapPerApplyMax = options.expiredFilesReapedPerApplyMax ?? expiredFilesReapedPerApplyMax;
@@ -89,6 +88,23 @@ export class FileServerState {
     this.stampMs = image?.stampMs ?? -Infinity;
     this.nextInode = image?.nextInode ?? rootInode + 1;
     if (image !== undefined) this.adoptTree(this.root);
+  }
+
+  /**
+   * Restores a state from `captureSnapshot().encode(...)`'s bytes (concatenated). Throws only
+   * FsSnapshotCorruptError, whatever the bytes. `options` are this replica's tuning, as for `new`.
+   */
+  static fromSnapshot(bytes: Uint8Array, options: FileServerOptions = {}): FileServerState {
+    return new FileServerState(options, decodeSnapshot(bytes));
+  }
+
+  /**
+   * Captures everything (tree, attributes, contents, version counter, last stamp, expiries,
+   * sessions in LRU order) in O(nodes), sharing file chunks instead of copying them; the live
+   * state may change right after, and the capture still encodes the state of this moment.
+   */
+  captureSnapshot(): FsSnapshotCapture {
+    return captureSnapshot({ root: this.root, version: this.version, stampMs: this.stampMs, nextInode: this.nextInode, sessions: this.sessions });
   }
 
   /** Files held, including expired ones not yet reaped (lookups already treat those as missing). */
@@ -575,15 +591,18 @@ export class FileServerState {
     }
   }
 
-  /** Re-registers counts and expiries of a restored tree. */
-  private adoptTree(dir: DirNode): void {
-    for (const child of dir.children.values()) {
-      if (child.kind === 'dir') {
-        this.adoptTree(child);
-        continue;
+  /** Re-registers counts and expiries of a restored tree (iteratively: renames can make it deep). */
+  private adoptTree(root: DirNode): void {
+    const stack: DirNode[] = [root];
+    for (let dir = stack.pop(); dir !== undefined; dir = stack.pop()) {
+      for (const child of dir.children.values()) {
+        if (child.kind === 'dir') {
+          stack.push(child);
+          continue;
+        }
+        this.files += 1;
+        if (child.expiresAtMs !== Infinity) this.setExpiry(child, child.expiresAtMs);
       }
-      this.files += 1;
-      if (child.expiresAtMs !== Infinity) this.setExpiry(child, child.expiresAtMs);
     }
   }
 }

@@ -67,6 +67,11 @@ export interface StateImage {
   readonly sessions: Map<number, Session>;
 }
 
+/** Largest mode: permission bits (with setuid, setgid, sticky) only. */
+export const modeMax = 0o7777;
+/** Largest uid/gid: they are 32-bit on every system the mount runs on. */
+export const ownerIdMax = 0xffff_ffff;
+
 /** The root directory's inode number; others count up from it. */
 export const rootInode = 1;
 
