@@ -47,11 +47,18 @@ async function main(): Promise<void> {
     )
     .option('config', { type: 'string', describe: 'cluster config file (default config/cluster.json)' })
     .option('servers', { type: 'string', describe: 'comma-separated client addresses host:port instead of a config' })
+    .option('request-timeout-ms', {
+      type: 'number',
+      describe: 'how long one operation may wait for a leader before it fails with EIO',
+      default: limits.fuseRequestTimeoutMs,
+    })
     .conflicts('config', 'servers')
     .strict()
     .help()
     .parse();
   const mountpoint = path.resolve(String(argv.mountpoint));
+  const requestTimeoutMs = argv['request-timeout-ms'];
+  if (!Number.isSafeInteger(requestTimeoutMs) || requestTimeoutMs < 1) fail(`--request-timeout-ms must be a positive integer, not ${requestTimeoutMs}`);
   let target: Target;
   try {
     target = targetOf(argv.config, argv.servers);
@@ -66,7 +73,7 @@ async function main(): Promise<void> {
   let client: FsraftClient;
   try {
     // A generous request timeout: through a leader change, operations stall and then continue.
-    client = FsraftClient.fromAddresses(target.addresses, { requestTimeoutMs: limits.fuseRequestTimeoutMs, contentBytesMax: target.contentBytesMax });
+    client = FsraftClient.fromAddresses(target.addresses, { requestTimeoutMs, contentBytesMax: target.contentBytesMax });
   } catch (error) {
     fail((error as Error).message);
   }

@@ -5,7 +5,7 @@
  * tree. Every mount is unmounted in teardown.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -102,6 +102,18 @@ test('fuse failover: after a full cluster restart a new mount shows the same tre
   const listed = (await readdir(path.join(mount.dir, 'copies'))).sort();
   t.ok(reported.every((name) => listed.includes(name)), `the remount lists every reported file (${listed.length} listed)`);
   await checkReported(t, mount, 'after the restart');
+});
+
+test('fuse failover: with no quorum, close() reports EIO once the mount gives up', { timeout: 120_000 }, async (t) => {
+  if (!(await guard(t))) return;
+  const mount = await MountProcess.start(await tempMountpoint(), ['--config', cluster.configFile, '--request-timeout-ms', '2000']);
+  mounts.push(mount);
+  const handle = await open(path.join(mount.dir, 'unlucky.txt'), 'w');
+  await handle.write('buffered, never committed');
+  for (const id of cluster.runningIds()) await cluster.stopNode(id);
+  const startedMs = Date.now();
+  const closed = await handle.close().then(() => 'closed', (error: NodeJS.ErrnoException) => error.code);
+  t.equal(closed, 'EIO', `close() failed with EIO after ${Date.now() - startedMs} ms instead of pretending success`);
 });
 
 test('fuse failover: every mount unmounts cleanly', { timeout: 60_000 }, async (t) => {
