@@ -124,6 +124,7 @@ export class FsraftFs {
   async read(handle: number, buffer: Buffer, length: number, position: number): Promise<number> {
     const file = this.file(handle);
     return file.serialize(async () => {
+      file.checkUsable();
       await file.flushNow();
       let filled = 0;
       while (filled < length) {
@@ -175,6 +176,7 @@ export class FsraftFs {
   async ftruncate(handle: number, size: number): Promise<void> {
     const file = this.file(handle);
     await file.serialize(async () => {
+      file.checkUsable();
       await file.flushNow();
       await this.backend.truncate(file.path, size);
     });
@@ -183,9 +185,12 @@ export class FsraftFs {
 
   /** Removes a file. */
   async unlink(path: string): Promise<void> {
+    const open = [...this.handles.values()].filter((file) => file.path === path);
+    await flushAllOf(open);
     const existed = await this.backend.delete(path);
     this.attrs.invalidate(path);
     if (!existed) throw fsError('ENOENT', `${path} does not exist`);
+    for (const file of open) file.orphan(fsError('ENOENT', `${path} was removed while open`));
   }
 
   /** Creates a directory. */
@@ -209,9 +214,12 @@ export class FsraftFs {
   async rename(from: string, to: string): Promise<void> {
     checkPath(to);
     const moved = [...this.handles.values()].filter((file) => isSameOrUnder(file.path, from));
-    await flushAllOf(moved);
+    // Files open at the target are replaced: their writes must land before, and go nowhere after.
+    const replaced = from === to ? [] : [...this.handles.values()].filter((file) => isSameOrUnder(file.path, to) && !moved.includes(file));
+    await flushAllOf([...moved, ...replaced]);
     await this.backend.rename(from, to);
     this.attrs.clear();
+    for (const file of replaced) file.orphan(fsError('ENOENT', `${file.path} was replaced by a rename while open`));
     for (const file of moved) file.path = to + file.path.slice(from.length);
   }
 

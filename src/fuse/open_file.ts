@@ -46,6 +46,11 @@ export class OpenFile {
   private unflushedEnd = 0;
   /** Bytes appended and not yet flushed (append files): the local size is the server's plus these. */
   private unflushedAppendBytes = 0;
+  /**
+   * Set when the file was removed or replaced by this mount (unlink, rename onto it): its name
+   * now belongs to another file or none, so later writes and reads must not go there.
+   */
+  private orphanedError: Error | undefined;
   /** Serializes this file's data operations so writes apply in the order the kernel sent them. */
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -84,6 +89,7 @@ export class OpenFile {
   write(data: Buffer, position: number): Promise<number> {
     const copy = Buffer.from(data);
     return this.serialize(async () => {
+      if (this.orphanedError !== undefined) throw this.orphanedError;
       if (this.firstError !== undefined) throw this.firstError;
       let offset = 0;
       while (offset < copy.length) {
@@ -93,6 +99,16 @@ export class OpenFile {
       }
       return copy.length;
     });
+  }
+
+  /** Cuts this handle off its name after `error` (see orphanedError); pending writes were flushed before. */
+  orphan(error: Error): void {
+    this.orphanedError = error;
+  }
+
+  /** Throws if the handle was cut off its name. */
+  checkUsable(): void {
+    if (this.orphanedError !== undefined) throw this.orphanedError;
   }
 
   /** Waits until every buffered byte is committed; throws (once) the first failure since the last flush. */
