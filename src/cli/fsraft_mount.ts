@@ -1,9 +1,8 @@
 /**
  * `fsraft-mount <mountpoint> [--config FILE | --servers host:port,...] [--request-timeout-ms N]`:
- * mounts an fsraft cluster
- * as a filesystem with FUSE, in this process, until SIGINT/SIGTERM unmounts it. It creates
- * nothing outside the mountpoint and refuses a missing, non-directory, busy or non-empty
- * mountpoint with one line and exit code 1.
+ * mounts an fsraft cluster as a filesystem with FUSE, in this process, until SIGINT/SIGTERM
+ * unmounts it. It creates nothing outside the mountpoint and refuses a missing, non-directory,
+ * busy or non-empty mountpoint with one line and exit code 1.
  */
 import path from 'node:path';
 import process from 'node:process';
