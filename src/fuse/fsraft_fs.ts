@@ -104,19 +104,18 @@ export class FsraftFs {
   }
 
   /**
-   * Creates and opens a file. fuse-native does not pass the open flags here, so the cluster is
-   * asked non-exclusively; O_EXCL is enforced by the kernel's lookup, which has just found no
-   * such file (see the README's limits for the race between two mounts).
+   * Creates and opens a new file. The kernel calls this only after its lookup found no such file
+   * (an existing one is opened instead). fuse-native does not pass the open flags here, so the
+   * cluster is asked exclusively: if another mount created the file in between, this fails with
+   * EEXIST even without O_EXCL, which keeps O_EXCL lock files exclusive across mounts.
    */
   async create(path: string, mode: number): Promise<number> {
     checkPath(path);
     this.reserveHandle();
-    const { version } = await this.backend.create(path, mode & 0o7777, false);
+    const { version } = await this.backend.create(path, mode & 0o7777, true);
     this.attrs.invalidate(path);
-    // The kernel asks for the new file's attributes at once; a file this mount just created
-    // empty needs no round trip for that (another mount's create in between keeps its content,
-    // create never truncates, so only the cached size could be stale, for at most the TTL).
-    if (version > 0) this.attrs.put(path, this.createdStat(version, mode));
+    // The kernel asks for the new file's attributes at once: this mount knows them already.
+    this.attrs.put(path, this.createdStat(version, mode));
     return this.allocate(path, false);
   }
 

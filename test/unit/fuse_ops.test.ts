@@ -120,7 +120,7 @@ test('fuse write: O_APPEND writes use writeAt(-1) one at a time, in order', asyn
   t.equal(backend.content('log')?.toString(), 'old\na1\nb2\nc3\nd4\n', 'the lines landed in order after the old content');
 });
 
-test('fuse open: O_TRUNC empties the file; open of a missing file is ENOENT; create is not exclusive', async (t) => {
+test('fuse open: O_TRUNC empties the file; open of a missing file is ENOENT; create is exclusive', async (t) => {
   const { backend, fs } = setup();
   await backend.create('t', 0o600, false);
   await backend.writeAt('t', 0, Buffer.from('content'));
@@ -128,9 +128,10 @@ test('fuse open: O_TRUNC empties the file; open of a missing file is ENOENT; cre
   t.equal(backend.content('t')?.length, 0, 'O_TRUNC truncated to 0');
   await fs.release(fd);
   t.equal(await code(fs.open('/missing', fsConstants.O_RDONLY)), -errno.ENOENT, 'ENOENT');
-  const created = await fs.create('/t', 0o644);
-  t.deepEqual(backend.callsOf('create').at(-1)?.args, ['/t', 0o644, false], 'create asks non-exclusively with the permission bits');
+  const created = await fs.create('/new', 0o100644);
+  t.deepEqual(backend.callsOf('create').at(-1)?.args, ['/new', 0o644, true], 'create asks exclusively with the permission bits');
   await fs.release(created);
+  t.equal(await code(fs.create('/t', 0o644)), -errno.EEXIST, 'a file another mount created meanwhile: EEXIST');
   t.equal(await code(fs.create(`/${'n'.repeat(256)}`, 0o644)), -errno.ENAMETOOLONG, 'a 256-byte name is ENAMETOOLONG');
   t.equal(await code(fs.read(12345, Buffer.alloc(1), 1, 0)), -errno.EBADF, 'an unknown handle is EBADF');
 });
