@@ -116,7 +116,7 @@ test('fuse mount: node:fs operations through the kernel, and their errors', { ti
   t.deepEqual(await readdir(root), [], 'the tree is empty again');
 });
 
-test('fuse mount: ordinary tools (cp, cat, ls, >>, rm, mv, mkdir -p, touch, chmod, tar, rsync, sed -i, git)', { timeout: 180_000 }, async (t) => {
+test('fuse mount: ordinary tools (cp, cat, ls, >>, rm, mv, mkdir -p, touch, chmod, chown, tar, rsync, sed -i, git)', { timeout: 180_000 }, async (t) => {
   if (!(await guard(t)) || first === undefined) return;
   const root = first.dir;
   const source = path.join(process.cwd(), 'src');
@@ -129,6 +129,7 @@ echo one > tools/log; echo two >> tools/log; echo three >> tools/log
 test "$(cat tools/log)" = "$(printf 'one\\ntwo\\nthree')"
 touch tools/empty; test -f tools/empty; test ! -s tools/empty
 chmod 600 tools/empty; test "$(stat -c %a tools/empty)" = 600
+chown 1234:5678 tools/empty; test "$(stat -c %u:%g tools/empty)" = 1234:5678
 mv tools/log tools/a/log.moved; test ! -e tools/log; test -f tools/a/log.moved
 ls -l tools/a/b/c/fuse | grep -q errno.ts
 tar -C ${source} -cf - util | tar -C tools -xf -
