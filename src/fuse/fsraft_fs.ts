@@ -16,6 +16,7 @@ import { AttrCache } from './attr_cache.js';
 import { FuseOperationError, errnoOf } from './errno.js';
 import type { FsBackend, FsStat } from './fs_backend.js';
 import { OpenFile, type OpenFileLimits } from './open_file.js';
+import { ReadAhead, ReadAheadBudget } from './read_ahead.js';
 
 /** Tunables of a mount; every field has a default from limits.ts except chunkBytes. */
 export interface FsraftFsOptions {
@@ -26,6 +27,7 @@ export interface FsraftFsOptions {
   readonly handlesMax?: number;
   readonly attrCacheTtlMs?: number;
   readonly attrCacheEntriesMax?: number;
+  readonly readAheadBytesMax?: number;
   /** Clock for the attribute cache (tests pass a fake). */
   readonly nowMs?: () => number;
   /** Where failures that become EIO are reported (the mount logs them to stderr). */
@@ -52,6 +54,9 @@ export class FsraftFs {
   private readonly handles = new Map<number, OpenFile>();
   private nextHandle = 1;
   private readonly attrs: AttrCache;
+  private readonly readAheadBudget: ReadAheadBudget;
+  /** Read-ahead windows by handle, created on a handle's first read. */
+  private readonly readAheads = new Map<number, ReadAhead>();
   private readonly onError: (operation: string, path: string, error: unknown) => void;
 
   constructor(backend: FsBackend, options: FsraftFsOptions) {
@@ -68,6 +73,7 @@ export class FsraftFs {
       options.nowMs ?? Date.now,
     );
     this.onError = options.onError ?? (() => undefined);
+    this.readAheadBudget = new ReadAheadBudget(options.readAheadBytesMax ?? limits.fuseReadAheadBytesMax);
   }
 
   /** Number of open files (for tests and the mount's shutdown message). */
@@ -119,12 +125,33 @@ export class FsraftFs {
     return this.allocate(path, false);
   }
 
-  /** Copies file bytes at `position` into `buffer`, after this handle's own writes are committed. */
+  /**
+   * Copies file bytes at `position` into `buffer`, after this handle's own writes are committed.
+   * Sequential reads are answered from a read-ahead window of up to chunkBytes.
+   */
   async read(handle: number, buffer: Buffer, length: number, position: number): Promise<number> {
     const file = this.file(handle);
     return file.serialize(async () => {
       file.checkUsable();
       await file.flushNow();
+      const readAhead = this.readAheadOf(handle);
+      const cached = readAhead.take(position, length);
+      if (cached !== undefined) {
+        buffer.set(cached);
+        return cached.length;
+      }
+      if (readAhead.isSequential(position) && length < this.fileLimits.chunkBytes) {
+        const { content } = await this.backend.readAt(file.path, position, this.fileLimits.chunkBytes);
+        if (readAhead.keep(position, content, content.length < this.fileLimits.chunkBytes)) {
+          const served = readAhead.take(position, length) ?? new Uint8Array(0);
+          buffer.set(served);
+          return served.length;
+        }
+        const served = content.subarray(0, length);
+        buffer.set(served);
+        readAhead.readDone(position, served.length);
+        return served.length;
+      }
       let filled = 0;
       while (filled < length) {
         const count = Math.min(length - filled, this.fileLimits.chunkBytes);
@@ -133,6 +160,7 @@ export class FsraftFs {
         filled += content.length;
         if (content.length < count) break;
       }
+      readAhead.readDone(position, filled);
       return filled;
     });
   }
@@ -141,6 +169,7 @@ export class FsraftFs {
   write(handle: number, data: Buffer, position: number): Promise<number> {
     const file = this.file(handle);
     this.attrs.invalidate(file.path);
+    this.dropReadAhead(file.path);
     return file.write(data, position);
   }
 
@@ -160,12 +189,15 @@ export class FsraftFs {
     try {
       await this.flush(handle);
     } finally {
+      this.readAheads.get(handle)?.drop();
+      this.readAheads.delete(handle);
       this.handles.delete(handle);
     }
   }
 
   /** Sets the size of `path`, after committing this mount's writes to it. */
   async truncate(path: string, size: number): Promise<void> {
+    this.dropReadAhead(path);
     await this.flushPath(path);
     await this.backend.truncate(path, size);
     this.attrs.invalidate(path);
@@ -174,6 +206,7 @@ export class FsraftFs {
   /** Sets the size of an open file, after committing its writes. */
   async ftruncate(handle: number, size: number): Promise<void> {
     const file = this.file(handle);
+    this.dropReadAhead(file.path);
     await file.serialize(async () => {
       file.checkUsable();
       await file.flushNow();
@@ -313,6 +346,21 @@ export class FsraftFs {
   private createdStat(version: number, mode: number): FsStat {
     const nowMs = Date.now();
     return { kind: 'file', version, size: 0, mode: mode & 0o7777, uid: 0, gid: 0, atimeMs: nowMs, mtimeMs: nowMs, ctimeMs: nowMs, exptimeSeconds: 0 };
+  }
+
+  private readAheadOf(handle: number): ReadAhead {
+    let readAhead = this.readAheads.get(handle);
+    if (readAhead === undefined) {
+      readAhead = new ReadAhead(this.readAheadBudget);
+      this.readAheads.set(handle, readAhead);
+    }
+    return readAhead;
+  }
+
+  /** Forgets read-ahead bytes of `path` in every handle: this mount is changing the file. */
+  private dropReadAhead(path: string): void {
+    if (this.readAheadBudget.used === 0) return;
+    for (const [handle, readAhead] of this.readAheads) if (this.handles.get(handle)?.path === path) readAhead.drop();
   }
 
   private file(handle: number): OpenFile {

@@ -48,6 +48,8 @@ export const limits = {
   fuseDirtyBytesMax: 4 * 1024 * 1024,
   /** writeat requests one open FUSE file may have in flight at once. */
   fuseWritesInFlightMax: 4,
+  /** Read-ahead bytes all files open in the FUSE mount may hold together (one window per file). */
+  fuseReadAheadBytesMax: 32 * 1024 * 1024,
   /** Files the FUSE mount may have open at once; more open() calls fail with EMFILE. */
   fuseHandlesMax: 65536,
   /** How long attributes learnt from a directory listing may answer getattr (at most 1 s). */

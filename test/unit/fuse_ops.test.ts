@@ -151,6 +151,32 @@ test('fuse getattr: unflushed data shows in the size; read flushes first and rea
   t.equal((await fs.getattr('/')).mode & 0o170000, 0o040000, 'the root is a directory');
 });
 
+test('fuse read: sequential reads are answered from one readAt window; a write drops it', async (t) => {
+  const { backend, fs } = setup({ chunkBytes: 64 * kib });
+  await backend.create('seq', 0o644, false);
+  const content = Buffer.alloc(200 * kib);
+  for (let i = 0; i < content.length; i++) content[i] = i % 251;
+  await backend.writeAt('seq', 0, content);
+  const fd = await fs.open('/seq', fsConstants.O_RDWR);
+  const out = Buffer.alloc(content.length);
+  let position = 0;
+  for (;;) {
+    const piece = Buffer.alloc(16 * kib);
+    const count = await fs.read(fd, piece, piece.length, position);
+    if (count === 0) break;
+    piece.copy(out, position, 0, count);
+    position += count;
+  }
+  t.equal(position, content.length, 'read to the end');
+  t.ok(out.equals(content), 'the bytes are right');
+  t.equal(backend.callsOf('readAt').length, 4, 'four 64 KiB readAt calls for 200 KiB read in 16 KiB pieces');
+  await fs.write(fd, Buffer.from('XY'), 0);
+  const again = Buffer.alloc(4);
+  await fs.read(fd, again, 4, 0);
+  t.equal(again.subarray(0, 2).toString(), 'XY', 'a read after a write sees the write');
+  await fs.release(fd);
+});
+
 test('fuse readdir: listing attributes answer getattr for the TTL; own mutations invalidate them', async (t) => {
   let nowMs = 0;
   const { backend, fs } = setup({ nowMs: () => nowMs, attrCacheTtlMs: 1000 });
