@@ -207,13 +207,13 @@ export class FsraftClient {
   }
 
   /** Creates an empty file; an existing file is EEXIST when `exclusive`, else left as it is. */
-  create(name: string, mode: number, exclusive: boolean): Promise<{ version: number }> {
+  async create(name: string, mode: number, exclusive: boolean): Promise<{ version: number }> {
     checkMode(mode);
     return this.versioned({ op: 'create', name, mode, exclusive });
   }
 
   /** Creates a directory (its parent must exist). */
-  mkdir(name: string, mode: number): Promise<{ version: number }> {
+  async mkdir(name: string, mode: number): Promise<{ version: number }> {
     checkMode(mode);
     return this.versioned({ op: 'mkdir', name, mode });
   }
@@ -229,20 +229,20 @@ export class FsraftClient {
   }
 
   /** Sets a file's length, cutting it or filling it with zeros. */
-  truncate(name: string, size: number): Promise<{ version: number }> {
+  async truncate(name: string, size: number): Promise<{ version: number }> {
     checkCount('truncate size', size);
     return this.versioned({ op: 'truncate', name, size });
   }
 
   /** Writes bytes at `offset` (-1: at the end, atomically), filling any gap with zeros. */
-  writeAt(name: string, offset: number, content: Uint8Array): Promise<{ version: number }> {
+  async writeAt(name: string, offset: number, content: Uint8Array): Promise<{ version: number }> {
     if (offset !== -1) checkCount('writeAt offset', offset);
     this.checkContent(content);
     return this.versioned({ op: 'writeat', name, offset, content });
   }
 
   /** Changes the given attributes of a file or directory ('/' is the root). */
-  setattr(name: string, attrs: FsSetattr): Promise<{ version: number }> {
+  async setattr(name: string, attrs: FsSetattr): Promise<{ version: number }> {
     if (attrs.mode !== undefined) checkMode(attrs.mode);
     for (const key of ['uid', 'gid', 'atimeMs', 'mtimeMs'] as const) {
       const value = attrs[key];
