@@ -103,6 +103,7 @@ export class FsraftFs {
     const accessMode = flags & 3;
     if (stat.kind === 'dir' && accessMode !== fsConstants.O_RDONLY) throw fsError('EISDIR', `${path} is a directory`);
     if ((flags & fsConstants.O_TRUNC) !== 0 && accessMode !== fsConstants.O_RDONLY && stat.size > 0) {
+      this.dropReadAhead(path);
       await this.flushPath(path);
       await this.backend.truncate(path, 0);
     }
