@@ -118,6 +118,11 @@ async function main(): Promise<void> {
       process.exit(1);
     })();
   };
+  // A bug must not leave a dead mount behind ("Transport endpoint is not connected"): detach it.
+  process.on('uncaughtException', (error) => {
+    process.stderr.write(`fsraft-mount: internal error, detaching ${mountpoint}: ${error.stack ?? error.message}\n`);
+    void lazyUnmount(mountpoint).finally(() => process.exit(1));
+  });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.stdout.write(`fsraft-mount: mounted ${target.label} at ${mountpoint}\n`);
