@@ -84,9 +84,12 @@ async function main(): Promise<void> {
   });
   const fuse = new loaded.Fuse(mountpoint, filesystem.operations(), {
     timeout: limits.fuseOperationTimeoutMs,
-    // fuse-native only knows a fixed set of -o options but appends fsname verbatim: big_writes
-    // lets the kernel send writes of up to 128 KiB instead of 4 KiB pages.
-    fsname: 'fsraft,subtype=fsraft,big_writes',
+    // fuse-native only knows a fixed set of -o options (and drops attr_timeout=0 as falsy) but
+    // appends fsname verbatim. big_writes: the kernel sends writes of up to 128 KiB, not 4 KiB
+    // pages. attr_timeout=0: the kernel keeps no attributes of its own, so the size it reads up to
+    // is the one open() just fetched (close-to-open); the mount's own short-lived cache still
+    // answers the stat storm of `ls -l`.
+    fsname: 'fsraft,subtype=fsraft,big_writes,attr_timeout=0',
   });
   await new Promise<void>((resolve) => {
     fuse.mount((error) => {

@@ -100,12 +100,15 @@ export class FsraftFs {
   async open(path: string, flags: number): Promise<number> {
     this.attrs.invalidate(path);
     const stat = await this.backend.stat(path);
+    // The kernel asks getattr for the size before it reads: answer with what open just learnt.
+    this.attrs.put(path, stat);
     const accessMode = flags & 3;
     if (stat.kind === 'dir' && accessMode !== fsConstants.O_RDONLY) throw fsError('EISDIR', `${path} is a directory`);
     if ((flags & fsConstants.O_TRUNC) !== 0 && accessMode !== fsConstants.O_RDONLY && stat.size > 0) {
       this.dropReadAhead(path);
       await this.flushPath(path);
       await this.backend.truncate(path, 0);
+      this.attrs.invalidate(path);
     }
     return this.allocate(path, (flags & fsConstants.O_APPEND) !== 0);
   }

@@ -156,6 +156,17 @@ test('fuse mount: two mounts see each other\'s closed files, and >> from both lo
   await writeFile(path.join(second.dir, 'shared.txt'), 'replaced by the second\n');
   t.equal(await readFile(path.join(first.dir, 'shared.txt'), 'utf8'), 'replaced by the second\n', 'and the other way round');
 
+  let stale = 0;
+  for (let i = 0; i < 10; i++) {
+    const name = `grown-${i}`;
+    await writeFile(path.join(first.dir, name), 'hello');
+    await stat(path.join(second.dir, name));
+    await appendFile(path.join(first.dir, name), ' world');
+    if ((await readFile(path.join(second.dir, name), 'utf8')) !== 'hello world') stale++;
+    await unlink(path.join(first.dir, name));
+  }
+  t.equal(stale, 0, 'close-to-open: a file grown on one mount reads whole on the other right after, even if it was just stat\'ed there');
+
   await writeFile(path.join(first.dir, 'appended.log'), '');
   const lines = 200;
   const appender = (dir: string, tag: string): Promise<unknown> =>
