@@ -17,7 +17,7 @@
  * (src/fuse/fuse_loader.ts) then reports the binding as unavailable.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import process from 'node:process';
@@ -56,6 +56,12 @@ function build() {
   mkdirSync(temporaryDir, { recursive: true });
   // The soname inside this libfuse is libfuse.so.2: that is the file name the loader looks for.
   copyFileSync(path.join(libfuseDir, 'lib', 'libfuse.so'), path.join(temporaryDir, 'libfuse.so.2'));
+  // fuse-native 2.2.6's utimens hands JavaScript the access time twice (argv 5 converts
+  // l->atime, not l->mtime), so no mtime set through the mount would ever arrive. Compile a
+  // copy with that one argument fixed.
+  const source = readFileSync(path.join(fuseNativeDir, 'fuse-native.c'), 'utf8');
+  const fixedSource = source.replace('FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)', 'FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)');
+  writeFileSync(path.join(temporaryDir, 'fuse-native.c'), fixedSource);
   const compiler = process.env.CC ?? 'cc';
   execFileSync(
     compiler,
@@ -63,7 +69,7 @@ function build() {
       '-O2', '-shared', '-fPIC', '-D_FILE_OFFSET_BITS=64',
       '-I', nodeIncludeDir(), '-I', napiMacrosDir, '-I', path.join(libfuseDir, 'include'),
       '-o', path.join(temporaryDir, 'fuse.node'),
-      path.join(fuseNativeDir, 'fuse-native.c'),
+      path.join(temporaryDir, 'fuse-native.c'),
       path.join(temporaryDir, 'libfuse.so.2'),
       '-lpthread',
       // $ORIGIN: find libfuse.so.2 beside fuse.node, wherever node_modules lives.
@@ -71,6 +77,7 @@ function build() {
     ],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
+  rmSync(path.join(temporaryDir, 'fuse-native.c'));
   // Swap in whole: a half-written build/Release would shadow the prebuilds with a broken addon.
   rmSync(outDir, { recursive: true, force: true });
   renameSync(temporaryDir, outDir);

@@ -4,9 +4,7 @@
  * This is the one place where the concrete storage, transport and clock are chosen.
  */
 import { randomInt } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { SystemClock } from '../clock/clock.js';
@@ -19,14 +17,8 @@ import { NanomsgTransport } from '../transport/nanomsg_transport.js';
 import { limits } from '../util/limits.js';
 import { SeededRandom } from '../util/prng.js';
 import { ConfigError, loadClusterConfig, type ClusterConfig } from './config.js';
+import { defaultConfigPath } from './config_path.js';
 
-/** The repository's default config, used when ./config/cluster.json does not exist. */
-export function defaultConfigPath(): string {
-  const local = path.resolve('config/cluster.json');
-  if (existsSync(local)) return local;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  return path.resolve(here, '../../../config/cluster.json');
-}
 
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))

@@ -66,6 +66,8 @@ function useUmountInsteadOfFusermount(Fuse: Fuse): void {
   const umountPath = umountPaths.find((candidate) => existsSync(candidate));
   if (hasFusermount() || umountPath === undefined) return;
   Fuse.unmount = (mountpoint: string, cb: (error: Error | null) => void): void => {
-    execFile(umountPath, [mountpoint], (error) => cb(error));
+    // --no-canonicalize: otherwise umount stats the mountpoint first, which asks this very mount
+    // for the root's attributes and hangs for as long as the cluster does not answer.
+    execFile(umountPath, ['--no-canonicalize', mountpoint], (error) => cb(error));
   };
 }

@@ -16,6 +16,24 @@ declare module 'fuse-native' {
       mtime: Date;
       atime: Date;
       ctime: Date;
+      /** Preferred I/O size: cp and friends size their buffers from it. */
+      blksize?: number;
+      /** 512-byte blocks allocated (du). */
+      blocks?: number;
+    }
+    /** What statfs reports (struct statvfs); missing fields are zero. */
+    interface Statfs {
+      bsize: number;
+      frsize: number;
+      blocks: number;
+      bfree: number;
+      bavail: number;
+      files: number;
+      ffree: number;
+      favail: number;
+      fsid: number;
+      flag: number;
+      namemax: number;
     }
     type Done = (code: number) => void;
     /** The operations a filesystem implements; any left out answer ENOSYS (or a default). */
@@ -30,7 +48,8 @@ declare module 'fuse-native' {
       write?(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: Done): void;
       release?(path: string, fd: number, cb: Done): void;
       flush?(path: string, fd: number, cb: Done): void;
-      fsync?(path: string, fd: number, datasync: boolean, cb: Done): void;
+      /** Note the order: fuse-native passes datasync before fd. */
+      fsync?(path: string, datasync: number, fd: number, cb: Done): void;
       truncate?(path: string, size: number, cb: Done): void;
       ftruncate?(path: string, fd: number, size: number, cb: Done): void;
       unlink?(path: string, cb: Done): void;
@@ -38,13 +57,23 @@ declare module 'fuse-native' {
       mkdir?(path: string, mode: number, cb: Done): void;
       rmdir?(path: string, cb: Done): void;
       chmod?(path: string, mode: number, cb: Done): void;
-      utimens?(path: string, atime: Date, mtime: Date, cb: Done): void;
+      /**
+       * Times in milliseconds since the epoch. fuse-native 2.2.6's own C glue passes the access
+       * time twice; native/build_fuse_binding.mjs builds it with the mtime passed instead.
+       */
+      utimens?(path: string, atime: number, mtime: number, cb: Done): void;
+      chown?(path: string, uid: number, gid: number, cb: Done): void;
+      statfs?(path: string, cb: (code: number, statfs?: Statfs) => void): void;
     }
     interface Options {
       debug?: boolean;
       force?: boolean;
       mkdir?: boolean;
       autoUnmount?: boolean;
+      /** Milliseconds before an unanswered operation fails with ETIMEDOUT; false for never. */
+      timeout?: number | false;
+      /** Passed as -o fsname=...; fuse-native appends it verbatim, so it can carry more options. */
+      fsname?: string;
       displayFolder?: string;
       allowOther?: boolean;
       [option: string]: unknown;

@@ -44,4 +44,26 @@ export const limits = {
   listReplyBytesMax: 128 * 1024 * 1024,
   /** Largest encoded Raft message accepted from the network. */
   messageBytesMax: 64 * 1024 * 1024,
+  /** Unflushed bytes one open FUSE file may hold (buffered plus in flight) before a write waits. */
+  fuseDirtyBytesMax: 4 * 1024 * 1024,
+  /** writeat requests one open FUSE file may have in flight at once. */
+  fuseWritesInFlightMax: 4,
+  /** Read-ahead bytes all files open in the FUSE mount may hold together (one window per file). */
+  fuseReadAheadBytesMax: 32 * 1024 * 1024,
+  /** Files the FUSE mount may have open at once; more open() calls fail with EMFILE. */
+  fuseHandlesMax: 65536,
+  /** How long attributes learnt from a directory listing may answer getattr (at most 1 s). */
+  fuseAttrCacheTtlMs: 1000,
+  /** Attribute entries the FUSE mount caches from listings before it drops them all. */
+  fuseAttrCacheEntriesMax: 100_000,
+  /** Longest path component the FUSE mount accepts, in UTF-8 bytes (POSIX NAME_MAX). */
+  fuseComponentBytesMax: 255,
+  /** How long one client call of the mount may retry through a leader change before EIO. */
+  fuseRequestTimeoutMs: 60_000,
+  /** How long the kernel-facing side waits for one FUSE operation before ETIMEDOUT. */
+  fuseOperationTimeoutMs: 300_000,
+  /** Unmount attempts on SIGINT/SIGTERM while the mount is busy, one per fuseUnmountRetryMs. */
+  fuseUnmountAttemptsMax: 20,
+  /** Pause between two unmount attempts of a busy mount. */
+  fuseUnmountRetryMs: 500,
 } as const;

@@ -1,0 +1,52 @@
+/**
+ * The one table from fsraft failures to POSIX errno values, so every FUSE operation reports a
+ * given failure the same way. FUSE answers with negative errno numbers.
+ */
+import { constants } from 'node:os';
+import { FsraftError } from '../client/errors.js';
+
+const errno = constants.errno;
+
+/**
+ * FsraftError codes -> errno. Filesystem codes are already errno names (FsraftFsError); the
+ * client's own codes are mapped to what a local filesystem would say in the same situation.
+ */
+export const errnoByCode: Readonly<Record<string, number>> = {
+  ENOENT: errno.ENOENT,
+  EEXIST: errno.EEXIST,
+  ENOTDIR: errno.ENOTDIR,
+  EISDIR: errno.EISDIR,
+  ENOTEMPTY: errno.ENOTEMPTY,
+  EINVAL: errno.EINVAL,
+  EFBIG: errno.EFBIG,
+  ENAMETOOLONG: errno.ENAMETOOLONG,
+  EMFILE: errno.EMFILE,
+  EBADF: errno.EBADF,
+  // No leader answered within the client's bounded retries: the outcome is unknown, as after a
+  // disk error, so the caller must not assume success.
+  UNAVAILABLE: errno.EIO,
+  // Too many requests queued in this process: try again later, nothing was done.
+  OVERLOADED: errno.EAGAIN,
+  // The mount is shutting down.
+  CLOSED: errno.EIO,
+  // The server refused the command as malformed: a name it does not accept.
+  CMD_ERR: errno.EINVAL,
+  // A reply that does not fit the command: a server/client mismatch, not the caller's fault.
+  BAD_REPLY: errno.EIO,
+  // Never sent (writes are cut to contentBytesMax); kept so the table is total.
+  CONTENT_TOO_LARGE: errno.EFBIG,
+};
+
+/** A failure with an errno name, raised inside the FUSE layer itself (EBADF, EMFILE, ...). */
+export class FuseOperationError extends FsraftError {}
+
+/** The negative errno FUSE should answer for `error`; anything unknown is EIO. */
+export function errnoOf(error: unknown): number {
+  if (error instanceof FsraftError) return -(errnoByCode[error.code] ?? errno.EIO);
+  return -errno.EIO;
+}
+
+/** True if `error` is an FsraftError (or subclass) with this errno-name code. */
+export function hasCode(error: unknown, code: string): boolean {
+  return error instanceof FsraftError && error.code === code;
+}

@@ -1,0 +1,176 @@
+/**
+ * Real `fsraft-mount` processes for FUSE tests: each mounts in its own temp dir, is driven from
+ * the test process with async node:fs and child tools (never a synchronous call into a mount, and
+ * never the mount's own process), and is always unmounted: SIGTERM first, then SIGKILL plus a
+ * lazy `umount -l` if it does not go, and a last-resort cleanup when the test process exits.
+ */
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { repoRoot } from './local_cluster.js';
+
+/** The mount's launcher, as an operator runs it. */
+export const mountBin = path.join(repoRoot, 'bin/fsraft-mount.js');
+/** The readiness line's marker. */
+const readyMarker = 'fsraft-mount: mounted ';
+
+const livePids = new Set<number>();
+const liveMounts = new Set<string>();
+let exitHandlerInstalled = false;
+
+function installExitHandler(): void {
+  if (exitHandlerInstalled) return;
+  exitHandlerInstalled = true;
+  process.on('exit', () => {
+    for (const pid of livePids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    for (const dir of liveMounts) {
+      try {
+        execFileSync('/usr/bin/umount', ['-l', dir], { stdio: 'ignore' });
+      } catch {
+        // Not mounted.
+      }
+    }
+  });
+}
+
+/** True if `dir` is a mount point now (per /proc/self/mountinfo). */
+export async function isMounted(dir: string): Promise<boolean> {
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  return mountinfo.split('\n').some((line) => line.split(' ')[4] === dir);
+}
+
+/** A fresh empty directory under the system temp dir. */
+export function tempMountpoint(): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), 'fsraft-mnt-'));
+}
+
+/** What a finished child process printed and how it ended. */
+export interface ToolResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a program to completion (asynchronously, so a mount in this process could still answer). */
+export function runTool(file: string, args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<ToolResult> {
+  return new Promise((resolve) => {
+    execFile(file, args, { cwd: options.cwd, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+/** Runs a shell script (bash -e) in `cwd`. */
+export function sh(script: string, cwd: string, timeoutMs?: number): Promise<ToolResult> {
+  return runTool('/bin/bash', ['-ec', script], { cwd, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+}
+
+/** A running fsraft-mount process. */
+export class MountProcess {
+  private readonly lines: string[] = [];
+  private readonly exited: Promise<number | null>;
+  private exitCode: number | null | undefined;
+
+  private constructor(
+    readonly dir: string,
+    private readonly child: ChildProcess,
+  ) {
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        if (child.pid !== undefined) livePids.delete(child.pid);
+        this.exitCode = code ?? (signal === null ? null : -1);
+        resolve(this.exitCode);
+      });
+    });
+    const collect = (prefix: string) => (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') this.lines.push(`${prefix}${line}`);
+      if (this.lines.length > 2000) this.lines.splice(0, this.lines.length - 2000);
+    };
+    child.stdout?.on('data', collect(''));
+    child.stderr?.on('data', collect('stderr: '));
+  }
+
+  /**
+   * Spawns `fsraft-mount <dir> ...args`. With `waitReady` (default) resolves once it printed its
+   * readiness line, and rejects with its output if it exits first or is late.
+   */
+  static async start(dir: string, args: readonly string[], options: { waitReady?: boolean; readyTimeoutMs?: number } = {}): Promise<MountProcess> {
+    installExitHandler();
+    const child = spawn(process.execPath, [mountBin, dir, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) livePids.add(child.pid);
+    liveMounts.add(dir);
+    const mount = new MountProcess(dir, child);
+    if (options.waitReady === false) return mount;
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
+    while (!mount.lines.some((line) => line.includes(readyMarker))) {
+      if (mount.exitCode !== undefined) throw new Error(`fsraft-mount exited (${mount.exitCode}) before it was ready:\n${mount.output()}`);
+      if (Date.now() > deadline) {
+        await mount.stop();
+        throw new Error(`fsraft-mount printed no readiness line in time:\n${mount.output()}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return mount;
+  }
+
+  /** The process id. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Everything it printed (stderr lines prefixed). */
+  output(): string {
+    return this.lines.join('\n');
+  }
+
+  /** Resolves with the exit code once the process has ended. */
+  waitExit(): Promise<number | null> {
+    return this.exited;
+  }
+
+  /** Resident memory of the mount process in KiB (from /proc). */
+  async rssKib(): Promise<number> {
+    const status = await readFile(`/proc/${this.child.pid}/status`, 'utf8');
+    const match = /VmRSS:\s+(\d+) kB/.exec(status);
+    return match === null ? 0 : Number(match[1]);
+  }
+
+  /**
+   * Unmounts: SIGTERM and wait (the mount retries while busy); if it has not exited within
+   * `timeoutMs`, SIGKILL and `umount -l`. Resolves with the exit code (null if it had to be killed).
+   */
+  async stop(timeoutMs = 20_000): Promise<number | null> {
+    if (this.exitCode === undefined) {
+      this.child.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        this.exited.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        this.child.kill('SIGKILL');
+        await this.exited;
+        this.exitCode = null;
+      }
+    }
+    if (await isMounted(this.dir)) await runTool('/usr/bin/umount', ['-l', this.dir]);
+    liveMounts.delete(this.dir);
+    return this.exitCode ?? null;
+  }
+
+  /** stop(), then remove the (empty) mountpoint; never recursive, in case a mount is still there. */
+  async stopAndRemove(): Promise<number | null> {
+    const code = await this.stop();
+    await rmdir(this.dir).catch(() => undefined);
+    return code;
+  }
+}
