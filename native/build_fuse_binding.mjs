@@ -42,6 +42,16 @@ function nodeIncludeDir() {
   return found;
 }
 
+/** Applies each [from, to] replacement once; a missing `from` means another fuse-native version. */
+function patchSource(source, replacements) {
+  let patched = source;
+  for (const [from, to] of replacements) {
+    if (!patched.includes(from)) throw new Error(`fuse-native.c has changed: cannot find ${JSON.stringify(from.slice(0, 60))}`);
+    patched = patched.replace(from, to);
+  }
+  return patched;
+}
+
 function build() {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     // fuse-shared-library-linux ships an x86-64 libfuse only; elsewhere keep fuse-native's own way.
@@ -59,8 +69,31 @@ function build() {
   // fuse-native 2.2.6's utimens hands JavaScript the access time twice (argv 5 converts
   // l->atime, not l->mtime), so no mtime set through the mount would ever arrive. Compile a
   // copy with that one argument fixed.
+  //
+  // And libfuse 2.9 hands utimens a time marked UTIME_OMIT ("leave it") only to a file system that
+  // sets flag_utime_omit_ok; otherwise it drops every call that sets one time alone, which is how
+  // `touch -m` and `tar x` set an mtime, so those were silently lost. The copy sets the flag and
+  // passes UTIME_OMIT as UINT64_MAX ms and UTIME_NOW as the current time, so JavaScript can tell
+  // "leave unchanged" from a real time (fuse-native would turn both into about 1073 ms).
   const source = readFileSync(path.join(fuseNativeDir, 'fuse-native.c'), 'utf8');
-  const fixedSource = source.replace('FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)', 'FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)');
+  const fixedSource = patchSource(source, [
+    ['FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)', 'FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)'],
+    ['  l->atime = timespec_to_uint64(&tv[0]);\n  l->mtime = timespec_to_uint64(&tv[1]);',
+      '  l->atime = utimens_time_to_uint64(&tv[0]);\n  l->mtime = utimens_time_to_uint64(&tv[1]);'],
+    ['static void populate_stat (', `static uint64_t utimens_time_to_uint64 (const struct timespec* ts) {
+  if (ts->tv_nsec == UTIME_OMIT) return UINT64_MAX;
+  if (ts->tv_nsec == UTIME_NOW) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return timespec_to_uint64(&now);
+  }
+  return timespec_to_uint64(ts);
+}
+
+static void populate_stat (`],
+    ['  if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;',
+      '  if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;\n  ops.flag_utime_omit_ok = 1;'],
+  ]);
   writeFileSync(path.join(temporaryDir, 'fuse-native.c'), fixedSource);
   const compiler = process.env.CC ?? 'cc';
   execFileSync(

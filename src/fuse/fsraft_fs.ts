@@ -41,10 +41,10 @@ const preferredIoBytes = 128 * 1024;
 /** chown's "leave unchanged" value ((uid_t)-1 as FUSE passes it). */
 const unchangedId = 0xffffffff;
 /**
- * fuse-native turns UTIME_NOW/UTIME_OMIT (tv_nsec near 2^30, tv_sec 0) into about 1073 ms after
- * the epoch. No real file time is that small, so such a value is taken as one of those markers.
+ * The binding built by native/build_fuse_binding.mjs passes UTIME_OMIT ("leave this time alone")
+ * as UINT64_MAX ms, which arrives as about 1.8e19; UTIME_NOW arrives as the current time.
  */
-const utimeSpecialMsMax = 1100;
+const utimeOmitMsMin = 2 ** 53;
 
 /** The mount's operations over one FsBackend. */
 export class FsraftFs {
@@ -274,16 +274,15 @@ export class FsraftFs {
   }
 
   /**
-   * Sets the times. A UTIME_NOW/UTIME_OMIT marker in one of them leaves that one unchanged (libfuse
-   * 2 passes them through only when the other is a real time); in both, it means now (touch).
-   * Needs the fuse-native binding built by native/build_fuse_binding.mjs, which passes the mtime.
+   * Sets the times; a UTIME_OMIT one (see utimeOmitMsMin) is left unchanged. Writes still buffered
+   * for the file are committed first: tar sets the mtime on the open file before closing it, and a
+   * write committed after the setattr would stamp the file with the time of the close instead.
    */
   async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    const special = (timeMs: number): boolean => timeMs <= utimeSpecialMsMax;
-    const nowMs = Date.now();
-    const both = special(atimeMs) && special(mtimeMs);
-    const pick = (timeMs: number): number | undefined => (both ? nowMs : special(timeMs) ? undefined : Math.floor(timeMs));
+    const pick = (timeMs: number): number | undefined => (timeMs >= utimeOmitMsMin ? undefined : Math.floor(timeMs));
     const [atime, mtime] = [pick(atimeMs), pick(mtimeMs)];
+    if (atime === undefined && mtime === undefined) return;
+    await this.flushPath(path);
     await this.backend.setattr(path, { ...(atime === undefined ? {} : { atimeMs: atime }), ...(mtime === undefined ? {} : { mtimeMs: mtime }) });
     this.attrs.invalidate(path);
   }

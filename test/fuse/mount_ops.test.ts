@@ -116,7 +116,7 @@ test('fuse mount: node:fs operations through the kernel, and their errors', { ti
   t.deepEqual(await readdir(root), [], 'the tree is empty again');
 });
 
-test('fuse mount: ordinary tools (cp, cat, ls, >>, rm, mv, mkdir -p, touch, chmod, chown, tar, rsync, sed -i, git)', { timeout: 180_000 }, async (t) => {
+test('fuse mount: ordinary tools (cp, cat, ls, >>, rm, mv, mkdir -p, touch -m/-a, chmod, chown, tar keeping mtimes, rsync, sed -i, git)', { timeout: 180_000 }, async (t) => {
   if (!(await guard(t)) || first === undefined) return;
   const root = first.dir;
   const source = path.join(process.cwd(), 'src');
@@ -134,6 +134,9 @@ mv tools/log tools/a/log.moved; test ! -e tools/log; test -f tools/a/log.moved
 ls -l tools/a/b/c/fuse | grep -q errno.ts
 tar -C ${source} -cf - util | tar -C tools -xf -
 diff -r ${source}/util tools/util
+test "$(stat -c %Y tools/util/limits.ts)" = "$(stat -c %Y ${source}/util/limits.ts)"
+touch -m -d @1500000000 tools/empty; test "$(stat -c %Y tools/empty)" = 1500000000
+touch -a -d @1400000000 tools/empty; test "$(stat -c %X:%Y tools/empty)" = 1400000000:1500000000
 sed -i 's/one/ONE/' tools/a/log.moved
 test "$(head -1 tools/a/log.moved)" = ONE
 if command -v rsync >/dev/null; then rsync -a ${source}/codec/ tools/codec/ && diff -r ${source}/codec tools/codec && echo rsync-ok; fi
