@@ -27,4 +27,14 @@ export const limits = {
   sessionsMax: 10000,
   /** Largest encoded Raft message accepted from the network. */
   messageBytesMax: 64 * 1024 * 1024,
+  /** Snapshot bytes in one InstallSnapshot chunk (Raft §7); well below messageBytesMax. */
+  snapshotChunkBytesMax: 1024 * 1024,
+  /** InstallSnapshot chunks in flight to one follower: enough to keep a link busy, few enough not to crowd out other traffic. */
+  snapshotChunksInflightMax: 4,
+  /** Largest snapshot file a node accepts from a leader (a forged size must not be believed); it is checked in memory. */
+  snapshotBytesMax: 2 * 1024 * 1024 * 1024,
+  /** Bytes the state machine serializes per piece while a snapshot is written; the event loop runs between pieces. */
+  snapshotPieceBytesMax: 256 * 1024,
+  /** Older snapshot files kept open for followers still being sent one (files are deleted from disk at once). */
+  snapshotFilesOpenMax: 4,
 } as const;

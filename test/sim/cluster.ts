@@ -76,6 +76,10 @@ export function randomConfig(random: SeededRandom, ticks: number): SimConfig {
       inflightAppendsMax: integer(1, 4),
       pendingProposalsMax: integer(8, 64),
       pendingReadsMax: integer(2, 16),
+      compactionKeepEntries: integer(0, 20),
+      snapshotChunkBytesMax: integer(16, 256),
+      snapshotChunksInflightMax: integer(1, 3),
+      snapshotRetransmitTicks: integer(5, 30),
     },
     network: {
       dropRate: between(0, 0.1),
