@@ -36,6 +36,16 @@ export interface TimingConfig {
   readonly partialCommandTimeoutMs: number;
 }
 
+/** When nodes snapshot their state and compact their logs (README "Snapshots and log compaction"). */
+export interface SnapshotConfig {
+  /** A node snapshots once this many entries were applied since its last snapshot. */
+  readonly logEntriesMax: number;
+  /** ... or once the entries applied since its last snapshot hold this many payload bytes. */
+  readonly logBytesMax: number;
+  /** Entries kept in the log before a snapshot's index, so a slightly lagging follower catches up from the log. */
+  readonly keepEntries: number;
+}
+
 /** The whole validated cluster config. */
 export interface ClusterConfig {
   /** The file it came from (absolute), for messages. */
@@ -44,6 +54,7 @@ export interface ClusterConfig {
   readonly timing: TimingConfig;
   /** Largest content of one write/cas in bytes. */
   readonly contentBytesMax: number;
+  readonly snapshot: SnapshotConfig;
 }
 
 /** A config that cannot be used; the message names the file and the field. */
@@ -61,6 +72,12 @@ const timingDefaults: TimingConfig = {
   heartbeatIntervalTicks: 5,
   leaderWaitMs: 3000,
   partialCommandTimeoutMs: 30_000,
+};
+
+const snapshotDefaults: SnapshotConfig = {
+  logEntriesMax: 20_000,
+  logBytesMax: 64 * 1024 * 1024,
+  keepEntries: 5_000,
 };
 
 /** Reads, parses and validates a cluster config file. */
@@ -94,7 +111,18 @@ export function parseClusterConfig(raw: unknown, file: string): ClusterConfig {
   checkUnique(nodes, fail);
   const timing = parseTiming(raw['timing'], fail);
   const contentBytesMax = optionalInteger(raw, 'contentBytesMax', limits.contentBytesMaxDefault, 1, 64 * 1024 * 1024, '', fail);
-  return { file, nodes, timing, contentBytesMax };
+  const snapshot = parseSnapshot(raw['snapshot'], fail);
+  return { file, nodes, timing, contentBytesMax, snapshot };
+}
+
+function parseSnapshot(raw: unknown, fail: Fail): SnapshotConfig {
+  if (raw === undefined) return snapshotDefaults;
+  if (!isObject(raw)) return fail('snapshot', 'expected an object');
+  return {
+    logEntriesMax: optionalInteger(raw, 'logEntriesMax', snapshotDefaults.logEntriesMax, 1, 100_000_000, 'snapshot.', fail),
+    logBytesMax: optionalInteger(raw, 'logBytesMax', snapshotDefaults.logBytesMax, 1, 64 * 1024 * 1024 * 1024, 'snapshot.', fail),
+    keepEntries: optionalInteger(raw, 'keepEntries', snapshotDefaults.keepEntries, 0, 100_000_000, 'snapshot.', fail),
+  };
 }
 
 type Fail = (field: string, problem: string) => never;
