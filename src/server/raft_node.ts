@@ -158,7 +158,8 @@ export class RaftNode {
   async start(): Promise<void> {
     await this.options.transport.start((message) => this.receive(message));
     this.stopTicks = this.options.clock.every(this.options.tickMs, () => this.step({ type: 'Tick' }));
-    this.log(`started with ${this.machine.lastIndex} log entries`);
+    const snapshotIndex = this.machine.snapshot?.index ?? 0;
+    this.log(`started with log entries ${this.machine.baseIndex + 1}..${this.machine.lastIndex}${snapshotIndex > 0 ? `, state from the snapshot at ${snapshotIndex}` : ''}`);
   }
 
   /** Stops ticking and fails everything that waits; in-flight writes are left to finish. */

@@ -172,7 +172,7 @@ export class SnapshotStore {
   async writeIncoming(offset: number, data: Uint8Array): Promise<void> {
     if (offset === 0) {
       await this.discardIncoming();
-      this.incoming = await open(path.join(this.directory, incomingName), 'w');
+      this.incoming = await open(path.join(this.directory, incomingName), 'w+');
       this.incomingCrc = 0;
     }
     assert(this.incoming !== null, `${this.directory}: chunk at ${offset} without an incoming snapshot`);
