@@ -196,6 +196,11 @@ export class RaftMachine {
     return this.log.baseIndex;
   }
 
+  /** The term of the entry at baseIndex (0 before any compaction). */
+  get baseTerm(): Term {
+    return this.log.baseTerm;
+  }
+
   /** The highest index handed to the driver to apply (or restored from a snapshot). */
   get lastAppliedIndex(): LogIndex {
     return this.appliedIndex;
