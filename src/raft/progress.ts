@@ -55,6 +55,8 @@ export class Progress {
   recentActive = false;
   /** Highest quorum round the follower has echoed in this term (ReadIndex, thesis §6.4). */
   ackedRound = 0;
+  /** Rejections below matchIndex since the last success: a few in a row mean the follower lost its log. */
+  lowRejections = 0;
   /** In snapshot state: the stream; null otherwise. */
   stream: SnapshotStream | null = null;
 
@@ -100,6 +102,7 @@ export class Progress {
    * reorders). Returns true when matchIndex advanced.
    */
   acknowledge(matchIndex: LogIndex): boolean {
+    this.lowRejections = 0;
     const advanced = matchIndex > this.matchIndex;
     this.matchIndex = Math.max(this.matchIndex, matchIndex);
     this.nextIndex = Math.max(this.nextIndex, this.matchIndex + 1);

@@ -617,10 +617,17 @@ export class RaftMachine {
   }
 
   private onAppendRejected(peer: NodeId, progress: Progress, conflictIndex: LogIndex): void {
-    // The follower durably holds our entries up to matchIndex, so a conflict at or below it can
-    // only be the answer to an older request (duplicated or reordered): acting on it would
-    // throw away a healthy pipeline.
-    if (conflictIndex <= progress.matchIndex) return;
+    // The follower durably holds our entries up to matchIndex, so a conflict at or below it is
+    // usually the answer to an older request (duplicated or reordered): acting on it would throw
+    // away a healthy pipeline. Several in a row with no success between them mean the follower
+    // lost its log (its data directory was wiped): start over from where it says it is. Lowering
+    // matchIndex only delays commits; commitIndex never goes back.
+    if (conflictIndex <= progress.matchIndex) {
+      progress.lowRejections++;
+      if (progress.lowRejections < lostLogRejectionsMin) return;
+      progress.matchIndex = conflictIndex - 1;
+    }
+    progress.lowRejections = 0;
     // While a snapshot streams, the heartbeats' rejections only say what we know already.
     if (progress.state === 'snapshot') return;
     progress.becomeProbe(Math.min(conflictIndex, this.log.lastIndex + 1));
@@ -1067,6 +1074,9 @@ export class RaftMachine {
 }
 
 const noBytes = new Uint8Array(0);
+
+/** Rejections below a follower's matchIndex, in a row, that show it lost its log (see onAppendRejected). */
+const lostLogRejectionsMin = 3;
 
 /** A loaded snapshot must sit between the log's base and its last entry, and match its term. */
 function validateInitialSnapshot(log: RaftLog, snapshot: SnapshotMeta | null): void {

@@ -155,3 +155,14 @@ test('restart: a node starts from its snapshot (committed and applied) and accep
   ], 'the compacted entries are committed, so they match the leader’s');
   t.end();
 });
+
+test('leader: a follower that keeps rejecting below its matchIndex lost its log (wiped) and is probed from where it is', (t) => {
+  const leader = leaderWithSixEntries();
+  const stale = receive(appendResponse({ from: 2, to: 1, term: 1, success: false, conflictIndex: 1 }));
+  t.deepEqual(leader.step(stale), [], 'one such answer is taken for a stale one');
+  t.deepEqual(leader.step(stale), []);
+  const actions = leader.step(stale);
+  t.deepEqual(actions, [send(appendEntries({ from: 1, to: 2, term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: leader.entries(1, 6), leaderCommit: 6 }))], 'the third in a row: probe from index 1');
+  t.equal(leader.commitIndex, 6, 'commitIndex does not go back');
+  t.end();
+});
