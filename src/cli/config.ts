@@ -54,6 +54,8 @@ export interface ClusterConfig {
   readonly timing: TimingConfig;
   /** Largest content of one write/cas in bytes. */
   readonly contentBytesMax: number;
+  /** Largest file in bytes (writeat/truncate past it are ERR_TOO_LARGE). Must be the same on every node. */
+  readonly fileBytesMax: number;
   readonly snapshot: SnapshotConfig;
 }
 
@@ -111,8 +113,10 @@ export function parseClusterConfig(raw: unknown, file: string): ClusterConfig {
   checkUnique(nodes, fail);
   const timing = parseTiming(raw['timing'], fail);
   const contentBytesMax = optionalInteger(raw, 'contentBytesMax', limits.contentBytesMaxDefault, 1, 64 * 1024 * 1024, '', fail);
+  // Every replica must refuse the same growth, so this is cluster-wide like contentBytesMax.
+  const fileBytesMax = optionalInteger(raw, 'fileBytesMax', limits.fileBytesMaxDefault, 0, Number.MAX_SAFE_INTEGER, '', fail);
   const snapshot = parseSnapshot(raw['snapshot'], fail);
-  return { file, nodes, timing, contentBytesMax, snapshot };
+  return { file, nodes, timing, contentBytesMax, fileBytesMax, snapshot };
 }
 
 function parseSnapshot(raw: unknown, fail: Fail): SnapshotConfig {

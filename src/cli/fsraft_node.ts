@@ -10,12 +10,11 @@ import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { SystemClock } from '../clock/clock.js';
-import { FileServerState } from '../fs/file_server.js';
+import { FileServerState, type FileServerOptions } from '../fs/file_server.js';
 import { RaftMachine } from '../raft/raft_machine.js';
 import type { SnapshotMeta } from '../raft/types.js';
 import { ClientServer } from '../server/client_server.js';
 import { RaftNode } from '../server/raft_node.js';
-import { restoreFileServer } from '../server/snapshot_fs_adapter.js';
 import { LevelRaftStorage } from '../storage/level_storage.js';
 import { StorageCorruptError } from '../storage/raft_storage.js';
 import { SnapshotStore } from '../storage/snapshot_store.js';
@@ -58,7 +57,8 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
   const storage = await LevelRaftStorage.open(self.logDir);
   const initial = await storage.load();
   const snapshots = await SnapshotStore.open(self.stateDir);
-  const fileServer = await restoreState(snapshots, initial.snapshot);
+  const fileServerOptions: FileServerOptions = { fileBytesMax: config.fileBytesMax };
+  const fileServer = await restoreState(snapshots, initial.snapshot, fileServerOptions);
   if (initial.snapshot !== undefined) log(`[n${id}] restored snapshot at index ${initial.snapshot.index} (${initial.snapshot.bytes} bytes)`);
   const machine = new RaftMachine(
     {
@@ -97,6 +97,7 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
     transport,
     clock: new SystemClock(),
     fileServer,
+    fileServerOptions,
     snapshots,
     snapshotPolicy: { logEntriesMax: config.snapshot.logEntriesMax, logBytesMax: config.snapshot.logBytesMax },
     tickMs: config.timing.tickMs,
@@ -140,12 +141,12 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
  * The state machine from the snapshot the log's record names (checked end to end), or an empty
  * one; snapshot files no record names are leftovers of a crash and are deleted.
  */
-async function restoreState(snapshots: SnapshotStore, snapshot: SnapshotMeta | undefined): Promise<FileServerState> {
+async function restoreState(snapshots: SnapshotStore, snapshot: SnapshotMeta | undefined, options: FileServerOptions): Promise<FileServerState> {
   await snapshots.removeLeftovers(snapshot?.index ?? 0);
-  if (snapshot === undefined) return new FileServerState();
+  if (snapshot === undefined) return new FileServerState(options);
   const body = await snapshots.load(snapshot);
   try {
-    return restoreFileServer(body);
+    return FileServerState.fromSnapshot(body, options);
   } catch (error) {
     throw new StorageCorruptError(`corrupt snapshot file ${snapshots.pathOf(snapshot.index)}: ${(error as Error).message}`);
   }

@@ -48,3 +48,18 @@ export class FsraftClosedError extends FsraftError {
     super('CLOSED', 'the fsraft client is closed');
   }
 }
+
+/** The errno name a filesystem failure maps to (the FUSE mount reports exactly this errno). */
+export type FsErrorCode = 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'EFBIG';
+
+/**
+ * The cluster refused a filesystem operation (ERR_FILE_NOT_FOUND, ERR_EXISTS, ERR_NOT_DIR,
+ * ERR_IS_DIR, ERR_NOT_EMPTY, ERR_INVALID, ERR_TOO_LARGE). Nothing changed; `code` is the errno name.
+ */
+export class FsraftFsError extends FsraftError {
+  declare readonly code: FsErrorCode;
+
+  constructor(code: FsErrorCode, message: string) {
+    super(code, message);
+  }
+}

@@ -6,11 +6,12 @@
  * `requestTimeoutMs` fails with FsraftUnavailableError instead of hanging.
  */
 import { randomInt } from 'node:crypto';
-import { formatCommand, type ClientCommand, type ClientReply, type RequestId } from '../codec/client_protocol.js';
+import { formatCommand, type ClientCommand, type ClientReply, type FsErrorReplyType, type RequestId } from '../codec/client_protocol.js';
+import type { FsCommand } from '../fs/types.js';
 import { limits } from '../util/limits.js';
 import { parseHostPort } from '../util/host_port.js';
 import { Connection, ConnectionFailure, addressText, sameAddress, sleep, type NodeAddress } from './connection.js';
-import { FsraftClosedError, FsraftOverloadedError, FsraftUnavailableError, ProtocolError } from './errors.js';
+import { FsraftClosedError, FsraftFsError, FsraftOverloadedError, FsraftUnavailableError, ProtocolError, type FsErrorCode } from './errors.js';
 import { LeaderFinder } from './leader_finder.js';
 
 /** Tunables of a client; every field has a default. */
@@ -42,6 +43,51 @@ export interface FsraftFile {
   readonly content: Uint8Array;
   readonly exptimeSeconds: number;
 }
+
+/** What a node of the tree is. */
+export type FsNodeKind = 'file' | 'dir';
+
+/** A node's attributes, as `stat` reports them. */
+export interface FsStat {
+  readonly kind: FsNodeKind;
+  readonly version: number;
+  /** Bytes for a file, 0 for a directory. */
+  readonly size: number;
+  /** Permission bits only (0..0o7777). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly atimeMs: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  /** Seconds until the file expires (rounded up); 0 for never and for directories. */
+  readonly exptimeSeconds: number;
+}
+
+/** One entry of a directory listing: a single component name and its attributes. */
+export interface FsDirEntry extends FsStat {
+  readonly name: string;
+}
+
+/** The attributes setattr changes; an absent field is left as it is. */
+export interface FsSetattr {
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly atimeMs?: number;
+  readonly mtimeMs?: number;
+}
+
+/** The errno name of each filesystem error reply. */
+const errnoByReply: Readonly<Record<FsErrorReplyType, FsErrorCode>> = {
+  file_not_found: 'ENOENT',
+  exists: 'EEXIST',
+  not_dir: 'ENOTDIR',
+  is_dir: 'EISDIR',
+  not_empty: 'ENOTEMPTY',
+  invalid: 'EINVAL',
+  too_large: 'EFBIG',
+};
 
 /** The outcome of a cas: the new version, or the version the file has (0 when it is absent). */
 export type CasResult = { readonly ok: true; readonly version: number } | { readonly ok: false; readonly currentVersion: number };
@@ -117,17 +163,93 @@ export class FsraftClient {
     this.checkContent(content);
     const reply = await this.mutate({ op: 'write', name, content, exptimeSeconds });
     if (reply.type === 'ok') return { version: reply.version };
-    throw unexpected('write', reply);
+    throw failure('write', name, reply);
   }
 
-  /** Reads a file; null when it does not exist (or expired). */
+  /**
+   * Reads a file; null when it does not exist (or expired). Throws FsraftFsError EISDIR for a
+   * directory, ENOTDIR when a parent is a file, EFBIG when the file is larger than contentBytesMax
+   * (read it with readAt).
+   */
   async read(name: string): Promise<FsraftFile | null> {
     const reply = await this.request(() => formatCommand({ op: 'read', name }), false);
     if (reply.type === 'file_not_found') return null;
     if (reply.type === 'contents') {
       return { version: reply.version, content: reply.content, exptimeSeconds: reply.exptimeRemainingSeconds };
     }
-    throw unexpected('read', reply);
+    throw failure('read', name, reply);
+  }
+
+  /** The attributes of a file or directory ('/' is the root). */
+  async stat(name: string): Promise<FsStat> {
+    const reply = await this.request(() => formatCommand({ op: 'stat', name }), false);
+    if (reply.type === 'stat') return toStat(reply.stat);
+    throw failure('stat', name, reply);
+  }
+
+  /** A directory's entries, sorted by name in UTF-8 byte order. */
+  async list(name: string): Promise<FsDirEntry[]> {
+    const reply = await this.request(() => formatCommand({ op: 'list', name }), false);
+    if (reply.type === 'list') return reply.entries.map((entry) => ({ name: entry.name, ...toStat(entry) }));
+    throw failure('list', name, reply);
+  }
+
+  /** Up to `count` bytes from `offset` (fewer, possibly none, at the end); count <= contentBytesMax. */
+  async readAt(name: string, offset: number, count: number): Promise<{ version: number; content: Uint8Array }> {
+    checkCount('readAt offset', offset);
+    checkCount('readAt count', count);
+    if (count > this.options.contentBytesMax) {
+      throw new ProtocolError('CONTENT_TOO_LARGE', `readAt count ${count} exceeds contentBytesMax ${this.options.contentBytesMax}`);
+    }
+    const reply = await this.request(() => formatCommand({ op: 'readat', name, offset, count }), false);
+    if (reply.type === 'contents') return { version: reply.version, content: reply.content };
+    throw failure('readAt', name, reply);
+  }
+
+  /** Creates an empty file; an existing file is EEXIST when `exclusive`, else left as it is. */
+  async create(name: string, mode: number, exclusive: boolean): Promise<{ version: number }> {
+    checkMode(mode);
+    return this.versioned({ op: 'create', name, mode, exclusive });
+  }
+
+  /** Creates a directory (its parent must exist). */
+  async mkdir(name: string, mode: number): Promise<{ version: number }> {
+    checkMode(mode);
+    return this.versioned({ op: 'mkdir', name, mode });
+  }
+
+  /** Removes an empty directory. */
+  async rmdir(name: string): Promise<void> {
+    await this.done({ op: 'rmdir', name });
+  }
+
+  /** Moves `from` to `to` atomically, replacing `to` as POSIX rename(2) does. */
+  async rename(from: string, to: string): Promise<void> {
+    await this.done({ op: 'rename', name: from, to });
+  }
+
+  /** Sets a file's length, cutting it or filling it with zeros. */
+  async truncate(name: string, size: number): Promise<{ version: number }> {
+    checkCount('truncate size', size);
+    return this.versioned({ op: 'truncate', name, size });
+  }
+
+  /** Writes bytes at `offset` (-1: at the end, atomically), filling any gap with zeros. */
+  async writeAt(name: string, offset: number, content: Uint8Array): Promise<{ version: number }> {
+    if (offset !== -1) checkCount('writeAt offset', offset);
+    this.checkContent(content);
+    return this.versioned({ op: 'writeat', name, offset, content });
+  }
+
+  /** Changes the given attributes of a file or directory ('/' is the root). */
+  async setattr(name: string, attrs: FsSetattr): Promise<{ version: number }> {
+    if (attrs.mode !== undefined) checkMode(attrs.mode);
+    for (const key of ['uid', 'gid', 'atimeMs', 'mtimeMs'] as const) {
+      const value = attrs[key];
+      if (value !== undefined) checkCount(`setattr ${key}`, value);
+    }
+    const { mode, uid, gid, atimeMs, mtimeMs } = attrs;
+    return this.versioned({ op: 'setattr', name, mode, uid, gid, atimeMs, mtimeMs });
   }
 
   /**
@@ -140,15 +262,15 @@ export class FsraftClient {
     if (reply.type === 'ok') return { ok: true, version: reply.version };
     if (reply.type === 'version_mismatch') return { ok: false, currentVersion: reply.currentVersion };
     if (reply.type === 'file_not_found') return { ok: false, currentVersion: 0 };
-    throw unexpected('cas', reply);
+    throw failure('cas', name, reply);
   }
 
-  /** Deletes a file; false when there was none. */
+  /** Deletes a file; false when there was none. A directory is FsraftFsError EISDIR. */
   async delete(name: string): Promise<boolean> {
     const reply = await this.mutate({ op: 'delete', name });
     if (reply.type === 'deleted') return true;
     if (reply.type === 'file_not_found') return false;
-    throw unexpected('delete', reply);
+    throw failure('delete', name, reply);
   }
 
   /**
@@ -179,6 +301,19 @@ export class FsraftClient {
 
   private mutate(command: ClientCommand): Promise<ClientReply> {
     return this.request((id) => formatCommand(command, id), true);
+  }
+
+  /** A mutation answered `OK <version>`. */
+  private async versioned(command: FsCommand): Promise<{ version: number }> {
+    const reply = await this.mutate(command);
+    if (reply.type === 'ok') return { version: reply.version };
+    throw failure(command.op, command.name, reply);
+  }
+
+  /** A mutation answered `OK` without a version. */
+  private async done(command: FsCommand): Promise<void> {
+    const reply = await this.mutate(command);
+    if (reply.type !== 'deleted') throw failure(command.op, command.name, reply);
   }
 
   private checkContent(content: Uint8Array): void {
@@ -289,6 +424,28 @@ export class FsraftClient {
 
 function unexpected(op: string, reply: ClientReply): ProtocolError {
   return new ProtocolError('BAD_REPLY', `${op}: unexpected reply ${reply.type}`);
+}
+
+/** FsraftFsError for a filesystem error reply, ProtocolError for anything else unexpected. */
+function failure(op: string, name: string, reply: ClientReply): FsraftFsError | ProtocolError {
+  const errno = (errnoByReply as Partial<Record<string, FsErrorCode>>)[reply.type];
+  return errno === undefined ? unexpected(op, reply) : new FsraftFsError(errno, `${op} ${name}: ${errno}`);
+}
+
+function toStat(stat: FsNodeStatLike): FsStat {
+  const { kind, version, size, mode, uid, gid, atimeMs, mtimeMs, ctimeMs } = stat;
+  return { kind, version, size, mode, uid, gid, atimeMs, mtimeMs, ctimeMs, exptimeSeconds: stat.exptimeRemainingSeconds };
+}
+
+type FsNodeStatLike = Extract<ClientReply, { type: 'stat' }>['stat'];
+
+/** A bad argument would get ERR_CMD_ERR and a dropped connection; refuse it before sending. */
+function checkCount(what: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`fsraft client: ${what} must be a non-negative integer, not ${value}`);
+}
+
+function checkMode(mode: number): void {
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new TypeError(`fsraft client: mode must be 0..0o7777, not ${mode}`);
 }
 
 /** A zero or fractional bound would make every request fail at once or never be bounded at all. */

@@ -1,37 +1,57 @@
 /**
- * The raw TCP client protocol of protocol.md: a streaming command parser for the server side
- * and the reply encoders. Any input, however malformed, becomes a ParseError value (the server
+ * The raw TCP client protocol (README "The protocol"): a streaming command parser for the server
+ * side and the reply encoders. Any input, however malformed, becomes a ParseError value (the server
  * answers ERR_CMD_ERR and closes); the course server crashed on several of them.
  */
-import { normalizeName, validateName } from '../fs/names.js';
-import type { FsCommand, FsReadResult, FsResult } from '../fs/types.js';
+import { modeMax, ownerIdMax } from '../fs/file_server.js';
+import { isRootName, normalizeName, validatePath } from '../fs/names.js';
+import type { FsCommand, FsDirEntry, FsNodeStat, FsQuery, FsQueryResult, FsReadResult, FsResult } from '../fs/types.js';
 import { assert, unreachable } from '../util/assert.js';
 import { limits } from '../util/limits.js';
 import { ByteQueue, ContentAssembler } from './byte_queue.js';
-import { hex2, parseDecimal, printable, splitFields } from './protocol_fields.js';
+import { hex2, parseDecimal, parseOctal, percentDecode, printable, splitFields } from './protocol_fields.js';
+
+/** The read-only commands: answered by the leader after a ReadIndex round, never logged. */
+export type ClientQueryCommand =
+  | { readonly op: 'read'; readonly name: string }
+  | { readonly op: 'stat'; readonly name: string }
+  | { readonly op: 'list'; readonly name: string }
+  /** `count` is at most the connection's contentBytesMax. */
+  | { readonly op: 'readat'; readonly name: string; readonly offset: number; readonly count: number };
 
 /**
  * One command from a client. Names are percent-decoded, validated and normalized (no leading
- * '/'); content is an owned copy. The mutating shapes are exactly FsCommand's.
+ * '/', except the root which is spelled '/'); content is an owned copy. The mutating shapes are
+ * exactly FsCommand's.
  */
-export type ClientCommand =
-  | Extract<FsCommand, { op: 'write' }>
-  | Extract<FsCommand, { op: 'cas' }>
-  | Extract<FsCommand, { op: 'delete' }>
-  | { readonly op: 'read'; readonly name: string };
+export type ClientCommand = FsCommand | ClientQueryCommand;
+
+/** True for the commands that only read (read, stat, list, readat). */
+export function isQueryCommand(command: ClientCommand): command is ClientQueryCommand {
+  return command.op === 'read' || command.op === 'stat' || command.op === 'list' || command.op === 'readat';
+}
+
+/**
+ * The state-machine query for a read-only command. `read` of a file larger than `contentBytesMax`
+ * is answered ERR_TOO_LARGE rather than copied into a reply no client would accept.
+ */
+export function queryOf(command: ClientQueryCommand, contentBytesMax: number): FsQuery {
+  return command.op === 'read' ? { op: 'read', name: command.name, bytesMax: contentBytesMax } : command;
+}
 
 /** A complete command taken off the stream. */
 export interface ParsedCommand {
   readonly type: 'command';
   readonly command: ClientCommand;
-  /** The client's exactly-once identity for a write, cas or delete, when it sent one. */
+  /** The client's exactly-once identity for a mutating command, when it sent one. */
   readonly request?: RequestId;
 }
 
 /**
  * fsraft's extension for exactly-once retries: an optional last field `<clientId>:<sequence>`
- * after write's exptime, cas's exptime or delete's name. A retry with the same pair is answered
- * with the first answer instead of being applied again. Course clients never send it.
+ * after the last field of any mutating command (write's exptime, delete's name, ...). A retry with
+ * the same pair is answered with the first answer instead of being applied again. Course clients
+ * never send it.
  */
 export interface RequestId {
   /** A positive integer the client picks at random once. */
@@ -61,7 +81,7 @@ export interface ParseError {
 
 /** Limits of one connection's parser. */
 export interface CommandParserOptions {
-  /** Largest write/cas content accepted; larger is refused from the header alone. */
+  /** Largest write/cas/writeat content and readat count accepted; larger is refused from the header alone. */
   readonly contentBytesMax: number;
   /** Longest command line without its CRLF; protocol.md fixes 500. */
   readonly lineBytesMax?: number;
@@ -69,31 +89,31 @@ export interface CommandParserOptions {
 
 const CR = 0x0d;
 const LF = 0x0a;
-const PERCENT = 0x25;
-/** cas with a request id has 6 fields; anything after is ignored, so never tokenized. */
-const fieldsMax = 6;
+const HYPHEN = 0x2d;
+const DIGIT_ONE = 0x31;
+/** setattr with a request id has 8 fields; anything after is ignored, so never tokenized. */
+const fieldsMax = 8;
+/** The longest command word ('truncate'). */
+const commandWordBytesMax = 8;
 
 // fatal: invalid UTF-8 in a name is an error, not a silently different name with U+FFFD.
 // ignoreBOM: otherwise a leading U+FEFF would vanish from the name.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
-/** A write/cas header whose content has not fully arrived yet. */
+/** A write/cas/writeat header whose content has not fully arrived yet. */
+interface ContentHeader {
+  readonly numbytes: number;
+  readonly request: RequestId | undefined;
+  /** The command once its content is known. */
+  readonly build: (content: Uint8Array) => ClientCommand;
+}
+
+/** A write/cas/writeat header whose content has not fully arrived yet, and its bytes so far. */
 interface PendingContent {
   readonly header: ContentHeader;
   readonly content: ContentAssembler;
 }
-
-type ContentHeader =
-  | { readonly op: 'write'; readonly name: string; readonly numbytes: number; readonly exptimeSeconds: number; readonly request?: RequestId }
-  | {
-      readonly op: 'cas';
-      readonly name: string;
-      readonly version: number;
-      readonly numbytes: number;
-      readonly exptimeSeconds: number;
-      readonly request?: RequestId;
-    };
 
 /**
  * Turns a byte stream into commands. Chunks may split a command at any byte and may carry several
@@ -125,7 +145,7 @@ export class CommandParser {
     return this.queue.bufferedBytes;
   }
 
-  /** True while part of a command has arrived: a line, or a write/cas still owed content or CRLF. */
+  /** True while part of a command has arrived: a line, or a write/cas/writeat still owed content or CRLF. */
   get holdsPartialCommand(): boolean {
     return this.failure === undefined && (this.pending !== undefined || this.awaitingTerminator !== undefined || this.queue.bufferedBytes > 0);
   }
@@ -167,7 +187,7 @@ export class CommandParser {
     const line = this.queue.readLine();
     if (line === 'need_more') return undefined;
     if (line === 'too_long') return parseError('line_too_long', 'command line longer than the limit');
-    const parsed = parseCommandLine(line);
+    const parsed = parseCommandLine(line, this.contentBytesMax);
     if (parsed.type !== 'content') return parsed;
     if (parsed.header.numbytes > this.contentBytesMax) {
       return parseError(
@@ -182,12 +202,7 @@ export class CommandParser {
   private collectContent(pending: PendingContent): ParsedCommand | undefined {
     if (!pending.content.fill(this.queue)) return undefined;
     const content = pending.content.bytes;
-    const header = pending.header;
-    const command: ClientCommand =
-      header.op === 'write'
-        ? { op: 'write', name: header.name, content, exptimeSeconds: header.exptimeSeconds }
-        : { op: 'cas', name: header.name, version: header.version, content, exptimeSeconds: header.exptimeSeconds };
-    return withRequest(command, header.request);
+    return withRequest(pending.header.build(content), pending.header.request);
   }
 
   /** Content must be followed by exactly CRLF; a wrong byte fails at once, without waiting. */
@@ -208,62 +223,205 @@ export class CommandParser {
   }
 }
 
-/** A parsed header line: a complete command, an error, or a write/cas still owed its content. */
+/** A parsed header line: a complete command, an error, or a write/cas/writeat still owed its content. */
 type LineParse = ParsedCommand | ParseError | { readonly type: 'content'; readonly header: ContentHeader };
 
-function parseCommandLine(line: Uint8Array): LineParse {
-  const fields = splitFields(line, fieldsMax);
-  const verb = fields[0];
+function parseCommandLine(line: Uint8Array, contentBytesMax: number): LineParse {
+  const split = splitFields(line, fieldsMax);
+  const verb = split[0];
   if (verb === undefined) return parseError('empty_line', 'empty command line');
   const word = commandWord(verb);
+  const reader = new FieldReader(word, split);
   switch (word) {
     case 'write':
-      return parseWrite(fields);
+      return parseWrite(reader);
     case 'cas':
-      return parseCas(fields);
+      return parseCas(reader);
     case 'read':
+      return parseQuery(reader, false, (name) => ({ op: 'read', name }));
+    case 'stat':
+      return parseQuery(reader, true, (name) => ({ op: 'stat', name }));
+    case 'list':
+      return parseQuery(reader, true, (name) => ({ op: 'list', name }));
+    case 'readat':
+      return parseReadAt(reader, contentBytesMax);
     case 'delete':
-      return parseNameOnly(word, fields);
+    case 'rmdir':
+      return parseMutation(reader, (name) => ({ op: word, name }));
+    case 'create':
+      return parseCreate(reader);
+    case 'mkdir':
+      return parseMutation(reader, (name, next) => withField(next.mode(), (mode) => ({ op: 'mkdir', name, mode })));
+    case 'rename':
+      return parseMutation(reader, (name, next) => withField(next.name(), (to) => ({ op: 'rename', name, to })));
+    case 'truncate':
+      return parseMutation(reader, (name, next) => withField(next.count('size'), (size) => ({ op: 'truncate', name, size })));
+    case 'writeat':
+      return parseWriteAt(reader);
+    case 'setattr':
+      return parseMutation(reader, (name, next) => parseSetattr(name, next));
     default:
       return parseError('unknown_command', `unknown command '${printable(verb)}'`);
   }
 }
 
-function parseWrite(fields: readonly Uint8Array[]): LineParse {
-  const name = parseNameField('write', fields[1]);
-  if (typeof name !== 'string') return name;
-  const numbytes = parseCountField('write', 'numbytes', fields[2]);
-  if (typeof numbytes !== 'number') return numbytes;
-  const exptimeSeconds = parseExptimeField('write', fields[3]);
-  if (typeof exptimeSeconds !== 'number') return exptimeSeconds;
-  const request = parseRequestField('write', fields[4]);
-  if (request !== undefined && 'type' in request) return request;
-  const header: ContentHeader = { op: 'write', name, numbytes, exptimeSeconds };
-  return { type: 'content', header: request === undefined ? header : { ...header, request } };
+/**
+ * Reads the fields after the command word left to right, each as a typed value or a ParseError
+ * naming the command and the field.
+ */
+class FieldReader {
+  private position = 1;
+
+  constructor(
+    private readonly op: string,
+    private readonly fields: readonly Uint8Array[],
+  ) {}
+
+  name(rootAllowed = true): string | ParseError {
+    return parseNameField(this.op, this.next(), rootAllowed);
+  }
+
+  count(what: string): number | ParseError {
+    return parseCountField(this.op, what, this.next());
+  }
+
+  mode(): number | ParseError {
+    const field = this.next();
+    if (field === undefined) return parseError('missing_field', `${this.op}: missing mode`);
+    const mode = parseOctal(field, modeMax);
+    return mode ?? parseError('invalid_field', `${this.op}: mode '${printable(field)}' is not octal up to 7777`);
+  }
+
+  /** `-` for "unchanged", else a number read by `parse`. */
+  optional(what: string, parse: (field: Uint8Array) => number | undefined): number | undefined | ParseError {
+    const field = this.next();
+    if (field === undefined) return parseError('missing_field', `${this.op}: missing ${what}`);
+    if (field.length === 1 && field[0] === HYPHEN) return undefined;
+    return parse(field) ?? parseError('invalid_field', `${this.op}: ${what} '${printable(field)}' is not valid`);
+  }
+
+  /** The optional trailing `<clientId>:<sequence>`. */
+  request(): RequestId | ParseError | undefined {
+    return parseRequestField(this.op, this.next());
+  }
+
+  exptime(): number | ParseError {
+    return parseExptimeField(this.op, this.next());
+  }
+
+  /** A byte offset, or `-1` for "at the end". */
+  offset(): number | ParseError {
+    const field = this.next();
+    if (field !== undefined && field.length === 2 && field[0] === HYPHEN && field[1] === DIGIT_ONE) return -1;
+    return parseCountField(this.op, 'offset', field);
+  }
+
+  private next(): Uint8Array | undefined {
+    return this.fields[this.position++];
+  }
 }
 
-function parseCas(fields: readonly Uint8Array[]): LineParse {
-  const name = parseNameField('cas', fields[1]);
-  if (typeof name !== 'string') return name;
-  const version = parseCountField('cas', 'version', fields[2]);
-  if (typeof version !== 'number') return version;
-  const numbytes = parseCountField('cas', 'numbytes', fields[3]);
-  if (typeof numbytes !== 'number') return numbytes;
-  const exptimeSeconds = parseExptimeField('cas', fields[4]);
-  if (typeof exptimeSeconds !== 'number') return exptimeSeconds;
-  const request = parseRequestField('cas', fields[5]);
-  if (request !== undefined && 'type' in request) return request;
-  const header: ContentHeader = { op: 'cas', name, version, numbytes, exptimeSeconds };
-  return { type: 'content', header: request === undefined ? header : { ...header, request } };
+function isParseError(value: unknown): value is ParseError {
+  return typeof value === 'object' && value !== null && 'type' in value && (value as { type: unknown }).type === 'error';
 }
 
-function parseNameOnly(op: 'read' | 'delete', fields: readonly Uint8Array[]): LineParse {
-  const name = parseNameField(op, fields[1]);
-  if (typeof name !== 'string') return name;
-  if (op === 'read') return { type: 'command', command: { op, name } };
-  const request = parseRequestField(op, fields[2]);
-  if (request !== undefined && 'type' in request) return request;
-  return withRequest({ op, name }, request);
+function withField<T>(value: T | ParseError, build: (value: T) => FsCommand): FsCommand | ParseError {
+  return isParseError(value) ? value : build(value);
+}
+
+/** A mutating command without content: name, its own fields, then the optional request id. */
+function parseMutation(reader: FieldReader, build: (name: string, next: FieldReader) => FsCommand | ParseError): LineParse {
+  const name = reader.name();
+  if (isParseError(name)) return name;
+  const command = build(name, reader);
+  if (isParseError(command)) return command;
+  const request = reader.request();
+  if (isParseError(request)) return request;
+  return withRequest(command, request);
+}
+
+function parseQuery(reader: FieldReader, rootAllowed: boolean, build: (name: string) => ClientQueryCommand): LineParse {
+  const name = reader.name(rootAllowed);
+  return isParseError(name) ? name : { type: 'command', command: build(name) };
+}
+
+function parseReadAt(reader: FieldReader, contentBytesMax: number): LineParse {
+  const name = reader.name();
+  if (isParseError(name)) return name;
+  const offset = reader.count('offset');
+  if (isParseError(offset)) return offset;
+  const count = reader.count('count');
+  if (isParseError(count)) return count;
+  // Refused like an oversized write: the reply would hold up to `count` bytes.
+  if (count > contentBytesMax) return parseError('content_too_large', `readat: count ${count} exceeds the limit of ${contentBytesMax}`);
+  return { type: 'command', command: { op: 'readat', name, offset, count } };
+}
+
+function parseCreate(reader: FieldReader): LineParse {
+  return parseMutation(reader, (name, next) => {
+    const mode = next.mode();
+    if (isParseError(mode)) return mode;
+    const exclusive = next.count('exclusive');
+    if (isParseError(exclusive)) return exclusive;
+    if (exclusive > 1) return parseError('invalid_field', `create: exclusive must be 0 or 1, not ${exclusive}`);
+    return { op: 'create', name, mode, exclusive: exclusive === 1 };
+  });
+}
+
+function parseSetattr(name: string, next: FieldReader): FsCommand | ParseError {
+  const mode = next.optional('mode', (field) => parseOctal(field, modeMax));
+  if (isParseError(mode)) return mode;
+  const ownerId = (field: Uint8Array): number | undefined => {
+    const value = parseDecimal(field);
+    return value !== undefined && value <= ownerIdMax ? value : undefined;
+  };
+  const uid = next.optional('uid', ownerId);
+  if (isParseError(uid)) return uid;
+  const gid = next.optional('gid', ownerId);
+  if (isParseError(gid)) return gid;
+  const atimeMs = next.optional('atimeMs', parseDecimal);
+  if (isParseError(atimeMs)) return atimeMs;
+  const mtimeMs = next.optional('mtimeMs', parseDecimal);
+  if (isParseError(mtimeMs)) return mtimeMs;
+  return { op: 'setattr', name, mode, uid, gid, atimeMs, mtimeMs };
+}
+
+function parseWrite(reader: FieldReader): LineParse {
+  const name = reader.name(false);
+  if (isParseError(name)) return name;
+  const numbytes = reader.count('numbytes');
+  if (isParseError(numbytes)) return numbytes;
+  const exptimeSeconds = reader.exptime();
+  if (isParseError(exptimeSeconds)) return exptimeSeconds;
+  return contentHeader(reader, numbytes, (content) => ({ op: 'write', name, content, exptimeSeconds }));
+}
+
+function parseCas(reader: FieldReader): LineParse {
+  const name = reader.name(false);
+  if (isParseError(name)) return name;
+  const version = reader.count('version');
+  if (isParseError(version)) return version;
+  const numbytes = reader.count('numbytes');
+  if (isParseError(numbytes)) return numbytes;
+  const exptimeSeconds = reader.exptime();
+  if (isParseError(exptimeSeconds)) return exptimeSeconds;
+  return contentHeader(reader, numbytes, (content) => ({ op: 'cas', name, version, content, exptimeSeconds }));
+}
+
+function parseWriteAt(reader: FieldReader): LineParse {
+  const name = reader.name();
+  if (isParseError(name)) return name;
+  const offset = reader.offset();
+  if (isParseError(offset)) return offset;
+  const numbytes = reader.count('numbytes');
+  if (isParseError(numbytes)) return numbytes;
+  return contentHeader(reader, numbytes, (content) => ({ op: 'writeat', name, offset, content }));
+}
+
+function contentHeader(reader: FieldReader, numbytes: number, build: (content: Uint8Array) => ClientCommand): LineParse {
+  const request = reader.request();
+  if (isParseError(request)) return request;
+  return { type: 'content', header: { numbytes, request, build } };
 }
 
 function withRequest(command: ClientCommand, request: RequestId | undefined): ParsedCommand {
@@ -289,12 +447,17 @@ function parseRequestField(op: string, field: Uint8Array | undefined): RequestId
 
 /** The field as text if it could be a command word (short ASCII), else ''. */
 function commandWord(field: Uint8Array): string {
-  return field.length <= 6 ? String.fromCharCode(...field) : '';
+  return field.length <= commandWordBytesMax ? String.fromCharCode(...field) : '';
 }
 
-function parseNameField(op: string, field: Uint8Array | undefined): string | ParseError {
+/**
+ * A name field: percent-decoded, UTF-8, valid, normalized. The root ('/') only where `rootAllowed`:
+ * the course commands read, write and cas keep refusing it as malformed, as they always did; the
+ * others take it so the state machine can answer (ERR_INVALID, or the root's attributes).
+ */
+function parseNameField(op: string, field: Uint8Array | undefined, rootAllowed: boolean): string | ParseError {
   if (field === undefined) return parseError('missing_field', `${op}: missing name`);
-  const bytes = field.includes(PERCENT) ? percentDecode(field) : field;
+  const bytes = percentDecode(field);
   if (bytes === undefined) return parseError('invalid_name', `${op}: bad percent escape in '${printable(field)}'`);
   let name: string;
   try {
@@ -302,36 +465,9 @@ function parseNameField(op: string, field: Uint8Array | undefined): string | Par
   } catch {
     return parseError('invalid_name', `${op}: name is not valid UTF-8`);
   }
-  const problem = validateName(name);
+  const problem = validatePath(name, rootAllowed);
   if (problem !== null) return parseError('invalid_name', `${op}: ${problem}`);
-  return normalizeName(name);
-}
-
-/** '%XY' (hex, either case) becomes byte 0xXY; undefined for a '%' not followed by two hex digits. */
-function percentDecode(field: Uint8Array): Uint8Array | undefined {
-  const out = new Uint8Array(field.length);
-  let length = 0;
-  for (let i = 0; i < field.length; i++) {
-    const byte = field[i]!;
-    if (byte !== PERCENT) {
-      out[length++] = byte;
-      continue;
-    }
-    const high = hexValue(field[i + 1]);
-    const low = hexValue(field[i + 2]);
-    if (high < 0 || low < 0) return undefined;
-    out[length++] = high * 16 + low;
-    i += 2;
-  }
-  return out.subarray(0, length);
-}
-
-function hexValue(byte: number | undefined): number {
-  if (byte === undefined) return -1;
-  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
-  if (byte >= 0x41 && byte <= 0x46) return byte - 0x41 + 10;
-  if (byte >= 0x61 && byte <= 0x66) return byte - 0x61 + 10;
-  return -1;
+  return isRootName(name) ? name : normalizeName(name);
 }
 
 function parseCountField(op: string, what: string, field: Uint8Array | undefined): number | ParseError {
@@ -368,27 +504,63 @@ export function encodeName(name: string): string {
 /** The bytes of a command as a client sends it (used by clients, tests and benchmarks). */
 export function formatCommand(command: ClientCommand, request?: RequestId): Uint8Array {
   const name = encodeName(command.name);
-  const id = request === undefined || command.op === 'read' ? '' : ` ${decimal(request.clientId)}:${decimal(request.sequence)}`;
+  const id = request === undefined || isQueryCommand(command) ? '' : ` ${decimal(request.clientId)}:${decimal(request.sequence)}`;
   switch (command.op) {
     case 'read':
-      return ascii(`read ${name}\r\n`);
+    case 'stat':
+    case 'list':
+      return ascii(`${command.op} ${name}\r\n`);
+    case 'readat':
+      return ascii(`readat ${name} ${decimal(command.offset)} ${decimal(command.count)}\r\n`);
     case 'delete':
-      return ascii(`delete ${name}${id}\r\n`);
+    case 'rmdir':
+      return ascii(`${command.op} ${name}${id}\r\n`);
     case 'write':
       return withContent(`write ${name} ${command.content.length} ${command.exptimeSeconds}${id}\r\n`, command.content);
     case 'cas': {
       const header = `cas ${name} ${command.version} ${command.content.length} ${command.exptimeSeconds}${id}\r\n`;
       return withContent(header, command.content);
     }
+    case 'create':
+      return ascii(`create ${name} ${octal(command.mode)} ${command.exclusive ? 1 : 0}${id}\r\n`);
+    case 'mkdir':
+      return ascii(`mkdir ${name} ${octal(command.mode)}${id}\r\n`);
+    case 'rename':
+      return ascii(`rename ${name} ${encodeName(command.to)}${id}\r\n`);
+    case 'truncate':
+      return ascii(`truncate ${name} ${decimal(command.size)}${id}\r\n`);
+    case 'writeat': {
+      const offset = command.offset === -1 ? '-1' : decimal(command.offset);
+      return withContent(`writeat ${name} ${offset} ${command.content.length}${id}\r\n`, command.content);
+    }
+    case 'setattr': {
+      const optional = (value: number | undefined, format: (value: number) => string): string => (value === undefined ? '-' : format(value));
+      const fields = [optional(command.mode, octal), ...[command.uid, command.gid, command.atimeMs, command.mtimeMs].map((value) => optional(value, decimal))];
+      return ascii(`setattr ${name} ${fields.join(' ')}${id}\r\n`);
+    }
     default:
       return unreachable(command, 'client command');
   }
 }
 
-/** A server reply, one of the lines of protocol.md (plus CONTENTS' data). */
+/** The filesystem error replies, by reply type, as the wire spells them. */
+export const fsErrorWords = {
+  file_not_found: 'ERR_FILE_NOT_FOUND',
+  exists: 'ERR_EXISTS',
+  not_dir: 'ERR_NOT_DIR',
+  is_dir: 'ERR_IS_DIR',
+  not_empty: 'ERR_NOT_EMPTY',
+  invalid: 'ERR_INVALID',
+  too_large: 'ERR_TOO_LARGE',
+} as const;
+
+/** The reply type of a filesystem error. */
+export type FsErrorReplyType = keyof typeof fsErrorWords;
+
+/** A server reply, one of the lines of the protocol (plus CONTENTS' and LIST's data). */
 export type ClientReply =
   | { readonly type: 'ok'; readonly version: number }
-  /** `OK` without a version: the reply to delete. */
+  /** `OK` without a version: the reply to delete, rmdir and rename. */
   | { readonly type: 'deleted' }
   | {
       readonly type: 'contents';
@@ -396,13 +568,15 @@ export type ClientReply =
       readonly content: Uint8Array;
       readonly exptimeRemainingSeconds: number;
     }
-  | { readonly type: 'file_not_found' }
+  | { readonly type: 'stat'; readonly stat: FsNodeStat }
+  | { readonly type: 'list'; readonly entries: readonly FsDirEntry[] }
+  | { readonly type: FsErrorReplyType }
   | { readonly type: 'version_mismatch'; readonly currentVersion: number }
   | { readonly type: 'command_error' }
   | { readonly type: 'internal_error' }
   | { readonly type: 'redirect'; readonly host: string; readonly port: number };
 
-/** Encodes one reply exactly as protocol.md spells it. */
+/** Encodes one reply exactly as the protocol spells it. */
 export function formatReply(reply: ClientReply): Uint8Array {
   switch (reply.type) {
     case 'ok':
@@ -413,8 +587,12 @@ export function formatReply(reply: ClientReply): Uint8Array {
       const exptime = decimal(reply.exptimeRemainingSeconds);
       return withContent(`CONTENTS ${decimal(reply.version)} ${reply.content.length} ${exptime}\r\n`, reply.content);
     }
-    case 'file_not_found':
-      return ascii('ERR_FILE_NOT_FOUND\r\n');
+    case 'stat':
+      return ascii(`STAT ${statFields(reply.stat)}\r\n`);
+    case 'list': {
+      const body = ascii(reply.entries.map((entry) => `${encodeName(entry.name)} ${statFields(entry)}\n`).join(''));
+      return withContent(`LIST ${reply.entries.length} ${body.length}\r\n`, body);
+    }
     case 'version_mismatch':
       return ascii(`ERR_VERSION ${decimal(reply.currentVersion)}\r\n`);
     case 'command_error':
@@ -424,8 +602,15 @@ export function formatReply(reply: ClientReply): Uint8Array {
     case 'redirect':
       return ascii(`ERR_REDIRECT ${redirectAddress(reply.host, reply.port)}\r\n`);
     default:
-      return unreachable(reply, 'reply');
+      return ascii(`${fsErrorWords[reply.type]}\r\n`);
   }
+}
+
+/** `<kind> <version> <size> <mode> <uid> <gid> <atimeMs> <mtimeMs> <ctimeMs> <exptime>`, mode in octal. */
+function statFields(stat: FsNodeStat): string {
+  const numbers = [stat.version, stat.size].map(decimal);
+  const rest = [stat.uid, stat.gid, stat.atimeMs, stat.mtimeMs, stat.ctimeMs, stat.exptimeRemainingSeconds].map(decimal);
+  return [stat.kind, ...numbers, octal(stat.mode), ...rest].join(' ');
 }
 
 /** The client-facing reply for a state-machine result. */
@@ -434,16 +619,17 @@ export function clientReplyForResult(result: FsResult): ClientReply {
     case 'ok':
       return { type: 'ok', version: result.version };
     case 'deleted':
+    case 'done':
       return { type: 'deleted' };
-    case 'not_found':
-      return { type: 'file_not_found' };
     case 'version_mismatch':
       return { type: 'version_mismatch', currentVersion: result.currentVersion };
     case 'stale_request':
       // The answer to that request is no longer known; claiming success or failure could lie.
       return { type: 'internal_error' };
+    case 'not_found':
+      return { type: 'file_not_found' };
     default:
-      return unreachable(result, 'fs result');
+      return { type: result.type };
   }
 }
 
@@ -452,15 +638,23 @@ export function replyForResult(result: FsResult): Uint8Array {
   return formatReply(clientReplyForResult(result));
 }
 
-/** The wire reply for a read: CONTENTS with its data, or ERR_FILE_NOT_FOUND. */
+/** The wire reply for a read: CONTENTS with its data, or an error. */
 export function replyForRead(result: FsReadResult): Uint8Array {
-  if (result.type === 'not_found') return formatReply({ type: 'file_not_found' });
-  return formatReply({
-    type: 'contents',
-    version: result.version,
-    content: result.content,
-    exptimeRemainingSeconds: result.exptimeRemainingSeconds,
-  });
+  return replyForQuery(result);
+}
+
+/** The wire reply for any query: CONTENTS, STAT, LIST, or an error. */
+export function replyForQuery(result: FsQueryResult): Uint8Array {
+  switch (result.type) {
+    case 'contents':
+    case 'stat':
+    case 'list':
+      return formatReply(result);
+    case 'not_found':
+      return formatReply({ type: 'file_not_found' });
+    default:
+      return formatReply({ type: result.type });
+  }
 }
 
 function redirectAddress(host: string, port: number): string {
@@ -473,6 +667,11 @@ function redirectAddress(host: string, port: number): string {
 function decimal(value: number): string {
   assert(Number.isSafeInteger(value) && value >= 0, `reply field ${value} is not a non-negative integer`);
   return String(value);
+}
+
+function octal(value: number): string {
+  assert(Number.isInteger(value) && value >= 0 && value <= modeMax, `mode ${value} is not 0..7777 octal`);
+  return value.toString(8);
 }
 
 function ascii(text: string): Uint8Array {

@@ -3,11 +3,14 @@
  * integration tests and benchmarks. Like the command parser it never throws on bad bytes: a reply
  * it cannot understand is a ReplyParseError and the connection should be dropped.
  */
+import { modeMax } from '../fs/file_server.js';
+import { validateName } from '../fs/names.js';
+import type { FsDirEntry, FsNodeKind, FsNodeStat } from '../fs/types.js';
 import { assert } from '../util/assert.js';
 import { limits } from '../util/limits.js';
 import { ByteQueue, ContentAssembler } from './byte_queue.js';
-import type { ClientReply } from './client_protocol.js';
-import { parseDecimal, printable, splitFields } from './protocol_fields.js';
+import { fsErrorWords, type ClientReply, type FsErrorReplyType } from './client_protocol.js';
+import { parseDecimal, parseOctal, percentDecode, printable, splitFields } from './protocol_fields.js';
 
 /** A reply that does not follow protocol.md. Terminal, like the command parser's errors. */
 export interface ReplyParseError {
@@ -20,6 +23,8 @@ export interface ReplyParseError {
 export interface ReplyParserOptions {
   /** Largest CONTENTS body accepted; a larger one is refused from its header alone. */
   readonly contentBytesMax: number;
+  /** Largest LIST body accepted; default limits.listReplyBytesMax. */
+  readonly listBytesMax?: number;
   /** Longest reply line without CRLF (an ERR_REDIRECT with a long host name is the longest). */
   readonly lineBytesMax?: number;
 }
@@ -27,27 +32,34 @@ export interface ReplyParserOptions {
 const CR = 0x0d;
 const LF = 0x0a;
 const decoder = new TextDecoder();
+// fatal: an entry name that is not UTF-8 is a malformed reply, not a name with U+FFFD in it.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const errorTypesByWord = new Map<string, FsErrorReplyType>(Object.entries(fsErrorWords).map(([type, word]) => [word, type as FsErrorReplyType]));
+/** Fields of a STAT line after the word, and of a LIST entry line after the name. */
+const statFieldCount = 10;
 
-/** A CONTENTS header whose data is still arriving. */
-interface PendingContents {
-  readonly version: number;
+/** A CONTENTS or LIST header whose data is still arriving. */
+interface PendingBody {
   readonly numbytes: number;
-  readonly exptimeRemainingSeconds: number;
   /** The data plus its CRLF. */
   readonly body: ContentAssembler;
+  /** The reply made of the data, or why the data is malformed. */
+  readonly finish: (data: Uint8Array) => ClientReply | ReplyParseError;
 }
 
 /** Turns the byte stream from a server into replies, in order. */
 export class ReplyParser {
   private readonly queue: ByteQueue;
   private readonly contentBytesMax: number;
-  private pending: PendingContents | undefined;
+  private readonly listBytesMax: number;
+  private pending: PendingBody | undefined;
   private failure: ReplyParseError | undefined;
 
   constructor(options: ReplyParserOptions) {
     this.queue = new ByteQueue(options.lineBytesMax ?? limits.commandLineBytesMax);
     assert(Number.isSafeInteger(options.contentBytesMax) && options.contentBytesMax >= 0, 'bad contentBytesMax');
     this.contentBytesMax = options.contentBytesMax;
+    this.listBytesMax = options.listBytesMax ?? limits.listReplyBytesMax;
   }
 
   /** Adds received bytes (kept by reference until consumed). */
@@ -73,40 +85,51 @@ export class ReplyParser {
     const reply = parseReplyLine(line);
     if (reply === undefined) return replyError(`unrecognized reply '${printable(line)}'`);
     if (!('numbytes' in reply)) return reply;
-    if (reply.numbytes > this.contentBytesMax) return replyError(`CONTENTS of ${reply.numbytes} bytes exceeds the limit`);
-    this.pending = { ...reply, body: new ContentAssembler(reply.numbytes + 2) };
+    const bytesMax = reply.word === 'LIST' ? this.listBytesMax : this.contentBytesMax;
+    if (reply.numbytes > bytesMax) return replyError(`${reply.word} of ${reply.numbytes} bytes exceeds the limit`);
+    this.pending = { numbytes: reply.numbytes, body: new ContentAssembler(reply.numbytes + 2), finish: reply.finish };
     return this.readContents(this.pending);
   }
 
   /** Waits for all data plus its CRLF, assembled into one owned array. */
-  private readContents(pending: PendingContents): ClientReply | ReplyParseError | undefined {
+  private readContents(pending: PendingBody): ClientReply | ReplyParseError | undefined {
     if (!pending.body.fill(this.queue)) return undefined;
     this.pending = undefined;
     const all = pending.body.bytes;
     const numbytes = pending.numbytes;
-    if (all[numbytes] !== CR || all[numbytes + 1] !== LF) return replyError('CONTENTS data not followed by CRLF');
-    const { version, exptimeRemainingSeconds } = pending;
-    return { type: 'contents', version, content: all.subarray(0, numbytes), exptimeRemainingSeconds };
+    if (all[numbytes] !== CR || all[numbytes + 1] !== LF) return replyError('reply data not followed by CRLF');
+    return pending.finish(all.subarray(0, numbytes));
   }
 }
 
-type LineReply =
-  | Exclude<ClientReply, { type: 'contents' }>
-  | { readonly version: number; readonly numbytes: number; readonly exptimeRemainingSeconds: number };
+/** A reply header announcing `numbytes` of data (CONTENTS, LIST). */
+interface BodyHeader {
+  readonly word: 'CONTENTS' | 'LIST';
+  readonly numbytes: number;
+  readonly finish: (data: Uint8Array) => ClientReply | ReplyParseError;
+}
 
-/** One reply line, or undefined if it is not one protocol.md defines. */
+type LineReply = Exclude<ClientReply, { type: 'contents' | 'list' }> | BodyHeader;
+
+/** One reply line, or undefined if it is not one the protocol defines. */
 function parseReplyLine(line: Uint8Array): LineReply | undefined {
-  const fields = splitFields(line, 4);
+  const fields = splitFields(line, statFieldCount + 1);
   const word = fields[0] === undefined ? '' : decoder.decode(fields[0]);
   const first = fields[1] === undefined ? undefined : parseDecimal(fields[1]);
+  const errorType = errorTypesByWord.get(word);
+  if (errorType !== undefined) return { type: errorType };
   switch (word) {
     case 'OK':
       if (fields[1] === undefined) return { type: 'deleted' };
       return first === undefined ? undefined : { type: 'ok', version: first };
     case 'CONTENTS':
       return parseContentsHeader(fields);
-    case 'ERR_FILE_NOT_FOUND':
-      return { type: 'file_not_found' };
+    case 'STAT': {
+      const stat = parseStatFields(fields.slice(1));
+      return stat === undefined ? undefined : { type: 'stat', stat };
+    }
+    case 'LIST':
+      return parseListHeader(fields);
     case 'ERR_VERSION':
       return first === undefined ? undefined : { type: 'version_mismatch', currentVersion: first };
     case 'ERR_CMD_ERR':
@@ -123,7 +146,71 @@ function parseReplyLine(line: Uint8Array): LineReply | undefined {
 function parseContentsHeader(fields: readonly Uint8Array[]): LineReply | undefined {
   const [version, numbytes, exptimeRemainingSeconds] = fields.slice(1, 4).map(parseDecimal);
   if (version === undefined || numbytes === undefined || exptimeRemainingSeconds === undefined) return undefined;
-  return { version, numbytes, exptimeRemainingSeconds };
+  return { word: 'CONTENTS', numbytes, finish: (content) => ({ type: 'contents', version, content, exptimeRemainingSeconds }) };
+}
+
+function parseListHeader(fields: readonly Uint8Array[]): LineReply | undefined {
+  const [count, numbytes] = fields.slice(1, 3).map(parseDecimal);
+  if (count === undefined || numbytes === undefined) return undefined;
+  return { word: 'LIST', numbytes, finish: (data) => parseListBody(data, count) };
+}
+
+/** `count` lines of `<encodedName> <stat fields>\n`; names are single valid components. */
+function parseListBody(data: Uint8Array, count: number): ClientReply | ReplyParseError {
+  const entries: FsDirEntry[] = [];
+  let start = 0;
+  while (start < data.length) {
+    const end = data.indexOf(LF, start);
+    if (end < 0) return replyError('LIST entry not ended by LF');
+    const fields = splitFields(data.subarray(start, end), statFieldCount + 2);
+    const name = entryName(fields[0]);
+    const stat = parseStatFields(fields.slice(1));
+    if (name === undefined || stat === undefined || fields.length !== statFieldCount + 1) {
+      return replyError(`malformed LIST entry '${printable(data.subarray(start, end))}'`);
+    }
+    entries.push({ name, ...stat });
+    start = end + 1;
+  }
+  if (entries.length !== count) return replyError(`LIST announced ${count} entries but held ${entries.length}`);
+  return { type: 'list', entries };
+}
+
+/** A percent-encoded single path component, or undefined when it is not one. */
+function entryName(field: Uint8Array | undefined): string | undefined {
+  const raw = field === undefined ? undefined : percentDecode(field);
+  if (raw === undefined) return undefined;
+  let name: string;
+  try {
+    name = strictUtf8.decode(raw);
+  } catch {
+    return undefined;
+  }
+  // A name with '/' (or '..') from a faulty server would make the mount show a path elsewhere.
+  return name.includes('/') || validateName(name) !== null ? undefined : name;
+}
+
+/** `<kind> <version> <size> <mode> <uid> <gid> <atimeMs> <mtimeMs> <ctimeMs> <exptime>`, mode octal. */
+function parseStatFields(fields: readonly Uint8Array[]): FsNodeStat | undefined {
+  if (fields.length < statFieldCount) return undefined;
+  const kindText = decoder.decode(fields[0]);
+  if (kindText !== 'file' && kindText !== 'dir') return undefined;
+  const kind: FsNodeKind = kindText;
+  const mode = parseOctal(fields[3]!, modeMax);
+  const [version, size, uid, gid, atimeMs, mtimeMs, ctimeMs, exptimeRemainingSeconds] = [1, 2, 4, 5, 6, 7, 8, 9].map((index) => parseDecimal(fields[index]!));
+  if (
+    mode === undefined ||
+    version === undefined ||
+    size === undefined ||
+    uid === undefined ||
+    gid === undefined ||
+    atimeMs === undefined ||
+    mtimeMs === undefined ||
+    ctimeMs === undefined ||
+    exptimeRemainingSeconds === undefined
+  ) {
+    return undefined;
+  }
+  return { kind, version, size, mode, uid, gid, atimeMs, mtimeMs, ctimeMs, exptimeRemainingSeconds };
 }
 
 /** "host:port", split at the last ':' so a bare IPv6 host keeps its colons. */

@@ -5,25 +5,48 @@
  *
  * Layout (little-endian):
  *   u8  formatVersion (= 1)
- *   u8  op            (1 write, 2 cas, 3 delete)
+ *   u8  op            (1 write, 2 cas, 3 delete; the tree commands: 11 create, 12 mkdir, 13 rmdir,
+ *                      14 rename, 15 truncate, 16 writeat, 17 setattr)
  *   f64 clientId      (non-negative safe integer)
  *   f64 sequence      (non-negative safe integer)
  *   f64 stampMs       (finite)
  *   u32 nameBytes, then the name in UTF-8
- *   cas only:          f64 version (non-negative safe integer)
- *   write and cas:     f64 exptimeSeconds (finite integer), u32 contentBytes, then the content
+ *   then per op:
+ *     write     f64 exptimeSeconds (finite integer), u32 contentBytes, content
+ *     cas       f64 version, f64 exptimeSeconds, u32 contentBytes, content
+ *     delete    nothing
+ *     create    f64 mode, u8 exclusive (0 or 1)
+ *     mkdir     f64 mode
+ *     rmdir     nothing
+ *     rename    u32 toBytes, then the target name in UTF-8
+ *     truncate  f64 size
+ *     writeat   f64 offset (-1 = append), u32 contentBytes, content
+ *     setattr   u8 mask (bit 0 mode, 1 uid, 2 gid, 3 atimeMs, 4 mtimeMs), then one f64 per set bit
  * Integers travel as float64 because clientId and sequence may reach 2^53, beyond u32.
+ * The tree commands were added as new op codes of format 1, so entries written before them
+ * decode exactly as they always did.
  */
 import { assert } from '../util/assert.js';
-import { validateName } from '../fs/names.js';
-import type { FsCommand, FsRequest } from '../fs/types.js';
+import { validatePath } from '../fs/names.js';
+import type { FsCommand, FsCommandOp, FsRequest } from '../fs/types.js';
 
-/** The layout version written in byte 0; bump it when the layout changes. */
+/** The layout version written in byte 0; bump it when the layout of existing ops changes. */
 export const fsRequestFormatVersion = 1;
 
-const opWrite = 1;
-const opCas = 2;
-const opDelete = 3;
+const opCodes: Readonly<Record<FsCommandOp, number>> = {
+  write: 1,
+  cas: 2,
+  delete: 3,
+  create: 11,
+  mkdir: 12,
+  rmdir: 13,
+  rename: 14,
+  truncate: 15,
+  writeat: 16,
+  setattr: 17,
+};
+const opsByCode = new Map<number, FsCommandOp>(Object.entries(opCodes).map(([op, code]) => [code, op as FsCommandOp]));
+const setattrFields = ['mode', 'uid', 'gid', 'atimeMs', 'mtimeMs'] as const;
 const headerBytes = 1 + 1 + 8 + 8 + 8 + 4;
 const u32Max = 0xffffffff;
 
@@ -45,32 +68,53 @@ export type FsRequestDecodeResult =
 export function encodeFsRequest(request: FsRequest): Uint8Array {
   assertEncodable(request);
   const command = request.command;
-  const name = encoder.encode(command.name);
-  const content = command.op === 'delete' ? undefined : command.content;
-  assert(name.length <= u32Max && (content?.length ?? 0) <= u32Max, 'fs request field too long');
-  const total = headerBytes + name.length + bodyBytes(command);
-  const bytes = new Uint8Array(total);
-  const view = new DataView(bytes.buffer);
-  view.setUint8(0, fsRequestFormatVersion);
-  view.setUint8(1, opCode(command));
-  view.setFloat64(2, request.clientId, true);
-  view.setFloat64(10, request.sequence, true);
-  view.setFloat64(18, request.stampMs, true);
-  view.setUint32(26, name.length, true);
-  bytes.set(name, headerBytes);
-  let offset = headerBytes + name.length;
-  if (command.op === 'cas') {
-    view.setFloat64(offset, command.version, true);
-    offset += 8;
+  const writer = new Writer();
+  writer.u8(fsRequestFormatVersion);
+  writer.u8(opCodes[command.op]);
+  writer.f64(request.clientId);
+  writer.f64(request.sequence);
+  writer.f64(request.stampMs);
+  writer.bytes(encoder.encode(command.name));
+  encodeBody(writer, command);
+  return writer.finish();
+}
+
+function encodeBody(writer: Writer, command: FsCommand): void {
+  switch (command.op) {
+    case 'write':
+    case 'cas':
+      // cas is write's layout with its version in front.
+      if (command.op === 'cas') writer.f64(command.version);
+      writer.f64(command.exptimeSeconds);
+      writer.bytes(command.content);
+      return;
+    case 'create':
+      writer.f64(command.mode);
+      writer.u8(command.exclusive ? 1 : 0);
+      return;
+    case 'mkdir':
+      writer.f64(command.mode);
+      return;
+    case 'rename':
+      writer.bytes(encoder.encode(command.to));
+      return;
+    case 'truncate':
+      writer.f64(command.size);
+      return;
+    case 'writeat':
+      writer.f64(command.offset);
+      writer.bytes(command.content);
+      return;
+    case 'setattr': {
+      const present = setattrFields.filter((field) => command[field] !== undefined);
+      writer.u8(present.reduce((mask, field) => mask | (1 << setattrFields.indexOf(field)), 0));
+      for (const field of present) writer.f64(command[field] ?? 0);
+      return;
+    }
+    case 'delete':
+    case 'rmdir':
+      return;
   }
-  if (command.op !== 'delete') {
-    view.setFloat64(offset, command.exptimeSeconds, true);
-    view.setUint32(offset + 8, command.content.length, true);
-    bytes.set(command.content, offset + 12);
-    offset += 12 + command.content.length;
-  }
-  assert(offset === total, 'fs request encoding length mismatch');
-  return bytes;
 }
 
 /**
@@ -82,7 +126,7 @@ export function decodeFsRequest(bytes: Uint8Array): FsRequestDecodeResult {
   const formatVersion = reader.u8();
   if (formatVersion === undefined) return failure('empty fs request');
   if (formatVersion !== fsRequestFormatVersion) return failure(`unknown fs request format ${formatVersion}`);
-  const op = reader.u8();
+  const opCode = reader.u8();
   const clientId = reader.f64();
   const sequence = reader.f64();
   const stampMs = reader.f64();
@@ -90,27 +134,134 @@ export function decodeFsRequest(bytes: Uint8Array): FsRequestDecodeResult {
   if (name === undefined || stampMs === undefined) return failure(reader.error ?? 'truncated fs request');
   if (!isCount(clientId) || !isCount(sequence)) return failure('clientId/sequence not a safe non-negative integer');
   if (!Number.isFinite(stampMs)) return failure('stampMs not finite');
-  const nameError = validateName(name);
+  const op = opCode === undefined ? undefined : opsByCode.get(opCode);
+  if (op === undefined) return failure(`unknown fs op ${String(opCode)}`);
+  const nameError = validatePath(name, rootAllowed(op));
   if (nameError !== null) return failure(`invalid name: ${nameError}`);
   const command = decodeCommand(reader, op, name);
   if (typeof command === 'string') return failure(command);
+  if (command === undefined) return failure(reader.error ?? 'truncated fs request');
   if (!reader.atEnd()) return failure('trailing bytes after fs request');
   return { ok: true, request: { clientId, sequence, stampMs, command } };
 }
 
-function decodeCommand(reader: Reader, op: number | undefined, name: string): FsCommand | string {
-  if (op === opDelete) return { op: 'delete', name };
-  if (op !== opWrite && op !== opCas) return `unknown fs op ${String(op)}`;
-  const version = op === opCas ? reader.f64() : 0;
+/** The command, undefined when the bytes ran out, or why a field is invalid. */
+function decodeCommand(reader: Reader, op: FsCommandOp, name: string): FsCommand | string | undefined {
+  switch (op) {
+    case 'delete':
+    case 'rmdir':
+      return { op, name };
+    case 'write':
+    case 'cas':
+      return decodeContentCommand(reader, op, name);
+    case 'create': {
+      const mode = reader.f64();
+      const exclusive = reader.u8();
+      if (mode === undefined || exclusive === undefined) return undefined;
+      if (!isCount(mode)) return 'create mode not a safe non-negative integer';
+      if (exclusive > 1) return 'create exclusive flag not 0 or 1';
+      return { op, name, mode, exclusive: exclusive === 1 };
+    }
+    case 'mkdir': {
+      const mode = reader.f64();
+      if (mode === undefined) return undefined;
+      return isCount(mode) ? { op, name, mode } : 'mkdir mode not a safe non-negative integer';
+    }
+    case 'rename': {
+      const to = reader.utf8();
+      if (to === undefined) return undefined;
+      const toError = validatePath(to, true);
+      return toError === null ? { op, name, to } : `invalid rename target: ${toError}`;
+    }
+    case 'truncate': {
+      const size = reader.f64();
+      if (size === undefined) return undefined;
+      return isCount(size) ? { op, name, size } : 'truncate size not a safe non-negative integer';
+    }
+    case 'writeat': {
+      const offset = reader.f64();
+      const content = reader.bytes();
+      if (offset === undefined || content === undefined) return undefined;
+      return isCount(offset) || offset === -1 ? { op, name, offset, content } : 'writeat offset not -1 or a safe non-negative integer';
+    }
+    case 'setattr':
+      return decodeSetattr(reader, name);
+  }
+}
+
+function decodeContentCommand(reader: Reader, op: 'write' | 'cas', name: string): FsCommand | string | undefined {
+  const version = op === 'cas' ? reader.f64() : 0;
   const exptimeSeconds = reader.f64();
   const content = reader.bytes();
-  if (version === undefined || exptimeSeconds === undefined || content === undefined) {
-    return reader.error ?? 'truncated fs request';
-  }
+  if (version === undefined || exptimeSeconds === undefined || content === undefined) return undefined;
   if (!isCount(version)) return 'cas version not a safe non-negative integer';
   if (!Number.isSafeInteger(exptimeSeconds)) return 'exptimeSeconds not a safe integer';
-  if (op === opWrite) return { op: 'write', name, content, exptimeSeconds };
+  if (op === 'write') return { op: 'write', name, content, exptimeSeconds };
   return { op: 'cas', name, version, content, exptimeSeconds };
+}
+
+function decodeSetattr(reader: Reader, name: string): FsCommand | string | undefined {
+  const mask = reader.u8();
+  if (mask === undefined) return undefined;
+  if (mask >= 1 << setattrFields.length) return `setattr mask ${mask} has unknown bits`;
+  const values: Record<(typeof setattrFields)[number], number | undefined> = { mode: undefined, uid: undefined, gid: undefined, atimeMs: undefined, mtimeMs: undefined };
+  for (const [bit, field] of setattrFields.entries()) {
+    if ((mask & (1 << bit)) === 0) continue;
+    const value = reader.f64();
+    if (value === undefined) return undefined;
+    if (!isCount(value)) return `setattr ${field} not a safe non-negative integer`;
+    values[field] = value;
+  }
+  return { op: 'setattr', name, ...values };
+}
+
+/**
+ * Only course write and cas keep refusing the root outright, as they always did; the others carry
+ * it so the state machine can answer ERR_INVALID (or, for setattr, change the root).
+ */
+function rootAllowed(op: FsCommandOp): boolean {
+  return op !== 'write' && op !== 'cas';
+}
+
+/** Appends fields into a growing list of parts, joined once at the end. */
+class Writer {
+  private readonly parts: Uint8Array[] = [];
+  private length = 0;
+
+  u8(value: number): void {
+    this.push(Uint8Array.of(value));
+  }
+
+  f64(value: number): void {
+    const part = new Uint8Array(8);
+    new DataView(part.buffer).setFloat64(0, value, true);
+    this.push(part);
+  }
+
+  /** A u32 length then the bytes. */
+  bytes(value: Uint8Array): void {
+    assert(value.length <= u32Max, 'fs request field too long');
+    const length = new Uint8Array(4);
+    new DataView(length.buffer).setUint32(0, value.length, true);
+    this.push(length);
+    this.push(value);
+  }
+
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    let offset = 0;
+    for (const part of this.parts) {
+      out.set(part, offset);
+      offset += part.length;
+    }
+    assert(offset >= headerBytes, 'fs request shorter than its header');
+    return out;
+  }
+
+  private push(part: Uint8Array): void {
+    this.parts.push(part);
+    this.length += part.length;
+  }
 }
 
 /** A bounds-checked cursor: every read returns undefined instead of running off the end. */
@@ -163,16 +314,6 @@ class Reader {
   }
 }
 
-function opCode(command: FsCommand): number {
-  if (command.op === 'write') return opWrite;
-  return command.op === 'cas' ? opCas : opDelete;
-}
-
-function bodyBytes(command: FsCommand): number {
-  if (command.op === 'delete') return 0;
-  return (command.op === 'cas' ? 8 : 0) + 8 + 4 + command.content.length;
-}
-
 function isCount(value: number | undefined): value is number {
   return value !== undefined && Number.isSafeInteger(value) && value >= 0;
 }
@@ -186,10 +327,38 @@ function assertEncodable(request: FsRequest): void {
   assert(isCount(request.sequence), `fs request sequence ${request.sequence} not encodable`);
   assert(Number.isFinite(request.stampMs), `fs request stampMs ${request.stampMs} not encodable`);
   const command = request.command;
-  const nameError = validateName(command.name);
+  const nameError = validatePath(command.name, rootAllowed(command.op));
   assert(nameError === null, `fs request name not encodable: ${nameError ?? ''}`);
-  if (command.op === 'cas') assert(isCount(command.version), `cas version ${command.version} not encodable`);
-  if (command.op !== 'delete') {
-    assert(Number.isSafeInteger(command.exptimeSeconds), `exptimeSeconds ${command.exptimeSeconds} not encodable`);
+  // Decoding checks every field; encoding through it proves the bytes are ones every replica accepts.
+  switch (command.op) {
+    case 'cas':
+      assert(isCount(command.version), `cas version ${command.version} not encodable`);
+      assert(Number.isSafeInteger(command.exptimeSeconds), `exptimeSeconds ${command.exptimeSeconds} not encodable`);
+      return;
+    case 'write':
+      assert(Number.isSafeInteger(command.exptimeSeconds), `exptimeSeconds ${command.exptimeSeconds} not encodable`);
+      return;
+    case 'create':
+    case 'mkdir':
+      assert(isCount(command.mode), `${command.op} mode ${command.mode} not encodable`);
+      return;
+    case 'rename':
+      assert(validatePath(command.to, true) === null, 'rename target not encodable');
+      return;
+    case 'truncate':
+      assert(isCount(command.size), `truncate size ${command.size} not encodable`);
+      return;
+    case 'writeat':
+      assert(isCount(command.offset) || command.offset === -1, `writeat offset ${command.offset} not encodable`);
+      return;
+    case 'setattr':
+      for (const field of setattrFields) {
+        const value = command[field];
+        assert(value === undefined || isCount(value), `setattr ${field} ${String(value)} not encodable`);
+      }
+      return;
+    case 'delete':
+    case 'rmdir':
+      return;
   }
 }

@@ -56,3 +56,43 @@ export function hex2(byte: number): string {
   return byte.toString(16).toUpperCase().padStart(2, '0');
 }
 
+
+/** '%XY' (hex, either case) becomes byte 0xXY; undefined for a '%' not followed by two hex digits. */
+export function percentDecode(field: Uint8Array): Uint8Array | undefined {
+  if (!field.includes(PERCENT)) return field;
+  const out = new Uint8Array(field.length);
+  let length = 0;
+  for (let i = 0; i < field.length; i++) {
+    const byte = field[i]!;
+    if (byte !== PERCENT) {
+      out[length++] = byte;
+      continue;
+    }
+    const high = hexValue(field[i + 1]);
+    const low = hexValue(field[i + 2]);
+    if (high < 0 || low < 0) return undefined;
+    out[length++] = high * 16 + low;
+    i += 2;
+  }
+  return out.subarray(0, length);
+}
+
+function hexValue(byte: number | undefined): number {
+  if (byte === undefined) return -1;
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
+  if (byte >= 0x41 && byte <= 0x46) return byte - 0x41 + 10;
+  if (byte >= 0x61 && byte <= 0x66) return byte - 0x61 + 10;
+  return -1;
+}
+
+/** Octal digits only (a mode such as `644`), at most `max`; undefined otherwise. */
+export function parseOctal(field: Uint8Array, max: number): number | undefined {
+  if (field.length === 0 || field.length > 8) return undefined;
+  let value = 0;
+  for (const byte of field) {
+    const digit = byte - 0x30;
+    if (digit < 0 || digit > 7) return undefined;
+    value = value * 8 + digit;
+  }
+  return value <= max ? value : undefined;
+}

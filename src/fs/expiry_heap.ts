@@ -3,25 +3,27 @@
  * O(log n) each instead of scanning every file on every apply.
  *
  * Entries are never removed from the middle: when a file is rewritten or deleted its old entry
- * simply stops matching (the state machine compares versions) and is discarded when popped.
+ * simply stops matching (the state machine keeps a reference to each file's current entry) and is
+ * discarded when popped. An entry points at the file itself, not at its name, so it follows the
+ * file through renames.
  */
 
-/** One deadline: the file `name` at `version` expires at `expiresAtMs`. */
-export interface ExpiryEntry {
+/** One deadline: `target` expires at `expiresAtMs`. */
+export interface ExpiryEntry<T> {
   readonly expiresAtMs: number;
-  readonly name: string;
-  /** Versions are unique cluster-wide, so (name, version) identifies one incarnation of a file. */
-  readonly version: number;
+  /** Unique per target (its inode number): breaks ties so the pop order is deterministic. */
+  readonly order: number;
+  readonly target: T;
 }
 
-/** Ties broken by version so the pop order is a pure function of the pushes (determinism). */
-function less(a: ExpiryEntry, b: ExpiryEntry): boolean {
-  return a.expiresAtMs < b.expiresAtMs || (a.expiresAtMs === b.expiresAtMs && a.version < b.version);
+/** Ties broken by `order` so the pop order is a pure function of the pushes (determinism). */
+function less<T>(a: ExpiryEntry<T>, b: ExpiryEntry<T>): boolean {
+  return a.expiresAtMs < b.expiresAtMs || (a.expiresAtMs === b.expiresAtMs && a.order < b.order);
 }
 
-/** Min-heap ordered by (expiresAtMs, version). */
-export class ExpiryHeap {
-  private entries: ExpiryEntry[] = [];
+/** Min-heap ordered by (expiresAtMs, order). */
+export class ExpiryHeap<T> {
+  private entries: ExpiryEntry<T>[] = [];
 
   /** Number of entries, stale ones included. */
   get size(): number {
@@ -29,18 +31,18 @@ export class ExpiryHeap {
   }
 
   /** The earliest deadline, or undefined when empty. */
-  peek(): ExpiryEntry | undefined {
+  peek(): ExpiryEntry<T> | undefined {
     return this.entries[0];
   }
 
   /** Adds a deadline in O(log n). */
-  push(entry: ExpiryEntry): void {
+  push(entry: ExpiryEntry<T>): void {
     this.entries.push(entry);
     this.siftUp(this.entries.length - 1);
   }
 
   /** Removes and returns the earliest deadline. */
-  pop(): ExpiryEntry | undefined {
+  pop(): ExpiryEntry<T> | undefined {
     const top = this.entries[0];
     const last = this.entries.pop();
     if (top === undefined || last === undefined) return undefined;
@@ -55,7 +57,7 @@ export class ExpiryHeap {
    * Keeps only the entries `keep` accepts and restores heap order in O(n). Used to shed stale
    * entries: without it a file rewritten with an expiry a million times holds a million entries.
    */
-  retain(keep: (entry: ExpiryEntry) => boolean): void {
+  retain(keep: (entry: ExpiryEntry<T>) => boolean): void {
     this.entries = this.entries.filter(keep);
     for (let i = (this.entries.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
   }

@@ -49,3 +49,25 @@ export function validateName(name: string): string | null {
 export function normalizeName(name: string): string {
   return name.charCodeAt(0) === 0x2f ? name.slice(1) : name;
 }
+
+/** The one spelling of the root directory; only stat, list and setattr may name it. */
+export const rootName = '/';
+
+/** True for the root's name ('/'). */
+export function isRootName(name: string): boolean {
+  return name === rootName;
+}
+
+/**
+ * Like validateName, but also accepts the root ('/') when `rootAllowed`: the commands that may
+ * address the root (stat, list, setattr, and the ones that refuse it with ERR_INVALID) use this.
+ */
+export function validatePath(name: string, rootAllowed: boolean): string | null {
+  return rootAllowed && isRootName(name) ? null : validateName(name);
+}
+
+/** The components of a valid, normalized name; the root has none. */
+export function pathComponents(name: string): string[] {
+  const body = normalizeName(name);
+  return body.length === 0 ? [] : body.split('/');
+}

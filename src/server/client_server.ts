@@ -5,7 +5,7 @@
  * connection is closed; nothing a client sends can disturb another client or the node.
  */
 import net from 'node:net';
-import { CommandParser, formatReply, replyForRead, replyForResult, type ClientCommand, type RequestId } from '../codec/client_protocol.js';
+import { CommandParser, formatReply, isQueryCommand, queryOf, replyForQuery, replyForResult, type ClientCommand, type RequestId } from '../codec/client_protocol.js';
 import { limits } from '../util/limits.js';
 import type { NodeId } from '../util/types.js';
 import { parseHostPort } from '../util/host_port.js';
@@ -203,7 +203,7 @@ class ClientConnection {
       this.writeReplies();
     });
     this.allDone = Promise.all([this.allDone, done]).then(() => undefined);
-    if (command.op === 'read') this.readsDone = Promise.all([this.readsDone, done]).then(() => undefined);
+    if (isQueryCommand(command)) this.readsDone = Promise.all([this.readsDone, done]).then(() => undefined);
   }
 
   /**
@@ -213,9 +213,10 @@ class ClientConnection {
    * `read x; write x` does not see the later write.
    */
   private async run(command: ClientCommand, request: RequestId | undefined): Promise<Answer> {
-    await (command.op === 'read' ? this.allDone : this.readsDone);
+    const isQuery = isQueryCommand(command);
+    await (isQuery ? this.allDone : this.readsDone);
     // Only reads have large replies; each waits until the client has taken most of the last ones.
-    if (command.op === 'read') await this.replyRoom();
+    if (isQuery) await this.replyRoom();
     try {
       return await this.execute(command, request);
     } catch (error) {
@@ -229,7 +230,9 @@ class ClientConnection {
       const leaderId = node.leaderId !== 0 ? node.leaderId : await node.waitForLeader(this.options.leaderWaitMs);
       if (leaderId !== node.id) return this.redirect(leaderId);
     }
-    if (command.op === 'read') return { reply: replyForRead(await node.read(command.name)), closeAfter: false };
+    if (isQueryCommand(command)) {
+      return { reply: replyForQuery(await node.query(queryOf(command, this.options.contentBytesMax))), closeAfter: false };
+    }
     return { reply: replyForResult(await node.submit(command, request)), closeAfter: false };
   }
 

@@ -17,8 +17,8 @@
 import type { Clock } from '../clock/clock.js';
 import type { RequestId } from '../codec/client_protocol.js';
 import { decodeFsRequest, encodeFsRequest } from '../codec/fs_request_codec.js';
-import type { FileServerState } from '../fs/file_server.js';
-import type { FsCommand, FsReadResult, FsResult } from '../fs/types.js';
+import { FileServerState, type FileServerOptions } from '../fs/file_server.js';
+import type { FsCommand, FsQuery, FsQueryResult, FsResult } from '../fs/types.js';
 import type { RaftMachine } from '../raft/raft_machine.js';
 import {
   EntryType,
@@ -38,7 +38,6 @@ import { assert } from '../util/assert.js';
 import { limits } from '../util/limits.js';
 import type { LogIndex, NodeId, Term } from '../util/types.js';
 import { NodeStoppedError, NotLeaderError, OutcomeUnknownError, OverloadedError } from './node_errors.js';
-import { captureFileServer, restoreFileServer } from './snapshot_fs_adapter.js';
 
 /** When a node snapshots: the log applied since the last snapshot passes either bound. */
 export interface SnapshotPolicy {
@@ -54,6 +53,8 @@ export interface RaftNodeOptions {
   readonly clock: Clock;
   /** The state machine as restored from the latest snapshot (or empty). */
   readonly fileServer: FileServerState;
+  /** This replica's state-machine tuning, for states restored from a received snapshot. */
+  readonly fileServerOptions: FileServerOptions;
   readonly snapshots: SnapshotStore;
   readonly snapshotPolicy: SnapshotPolicy;
   readonly tickMs: number;
@@ -78,8 +79,8 @@ interface AppendedProposal extends Deferred<FsResult> {
   readonly term: Term;
 }
 
-interface PendingRead extends Deferred<FsReadResult> {
-  readonly name: string;
+interface PendingRead extends Deferred<FsQueryResult> {
+  readonly query: FsQuery;
 }
 
 interface ReadyRead extends PendingRead {
@@ -208,13 +209,13 @@ export class RaftNode {
     });
   }
 
-  /** A linearizable read (ReadIndex, Raft thesis §6.4), answered by the leader only. */
-  read(name: string): Promise<FsReadResult> {
+  /** A linearizable read (read, readat, stat, list; ReadIndex, Raft thesis §6.4), answered by the leader only. */
+  query(query: FsQuery): Promise<FsQueryResult> {
     if (this.stopped) return Promise.reject(new NodeStoppedError());
     if (this.machine.role !== 'leader') return Promise.reject(new NotLeaderError(this.machine.leaderId));
     const requestId = this.nextReadId++;
-    return new Promise<FsReadResult>((resolve, reject) => {
-      this.pendingReads.set(requestId, { name, resolve, reject });
+    return new Promise<FsQueryResult>((resolve, reject) => {
+      this.pendingReads.set(requestId, { query, resolve, reject });
       this.step({ type: 'ReadIndex', requestId });
     });
   }
@@ -375,7 +376,7 @@ export class RaftNode {
     this.entriesSinceSnapshot = 0;
     this.bytesSinceSnapshot = 0;
     // O(state) references, no copies of contents: clients keep being served while it is written.
-    const capture = captureFileServer(this.fileServer);
+    const capture = this.fileServer.captureSnapshot();
     const startedMs = this.options.clock.nowMs();
     this.options.snapshots.write(index, entry.term, capture.encode(limits.snapshotPieceBytesMax)).then(
       (snapshot) => {
@@ -426,7 +427,7 @@ export class RaftNode {
     let state: FileServerState | null = null;
     try {
       const check = await this.options.snapshots.checkIncoming(snapshot);
-      if (check.ok) state = restoreFileServer(check.body);
+      if (check.ok) state = FileServerState.fromSnapshot(check.body, this.options.fileServerOptions);
       else this.log(`received snapshot at ${snapshot.index} is unusable: ${check.error}`);
     } catch (error) {
       this.log(`received snapshot at ${snapshot.index} is unusable: ${(error as Error).message}`);
@@ -568,7 +569,7 @@ export class RaftNode {
     const waiting: ReadyRead[] = [];
     const nowMs = this.options.clock.nowMs();
     for (const read of this.readyReads) {
-      if (read.readIndex <= this.appliedIndex) read.resolve(this.fileServer.read(read.name, nowMs));
+      if (read.readIndex <= this.appliedIndex) read.resolve(this.fileServer.query(read.query, nowMs));
       else waiting.push(read);
     }
     this.readyReads = waiting;

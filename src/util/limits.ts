@@ -25,6 +25,23 @@ export const limits = {
   pendingReadsMax: 65536,
   /** Exactly-once sessions remembered by the file-server state machine (oldest evicted). */
   sessionsMax: 10000,
+  /**
+   * Default largest size of one file in bytes; configurable per cluster (`fileBytesMax`). Growing
+   * a file past it (writeat, truncate) is ERR_TOO_LARGE.
+   */
+  fileBytesMaxDefault: 1024 * 1024 * 1024,
+  /**
+   * File contents are held as immutable chunks of this size, so a writeat copies only the chunks
+   * it touches and a snapshot can share contents with the live state instead of copying them.
+   */
+  fileChunkBytes: 64 * 1024,
+  /**
+   * Entries in one directory; adding one more is ERR_TOO_LARGE. Bounds the LIST reply (each entry
+   * line is under 2 KiB, since a component arrives inside a 500-byte command line).
+   */
+  directoryEntriesMax: 65_536,
+  /** Largest LIST body a client accepts: directoryEntriesMax lines of at most 2 KiB. */
+  listReplyBytesMax: 128 * 1024 * 1024,
   /** Largest encoded Raft message accepted from the network. */
   messageBytesMax: 64 * 1024 * 1024,
   /** Snapshot bytes in one InstallSnapshot chunk (Raft §7); well below messageBytesMax. */

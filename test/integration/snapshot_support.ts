@@ -5,12 +5,10 @@
  */
 import path from 'node:path';
 import { decodeFsRequest } from '../../src/codec/fs_request_codec.js';
-import type { FileServerState } from '../../src/fs/file_server.js';
+import { FileServerState } from '../../src/fs/file_server.js';
 import { EntryType } from '../../src/raft/types.js';
-import { restoreFileServer } from '../../src/server/snapshot_fs_adapter.js';
 import { LevelRaftStorage } from '../../src/storage/level_storage.js';
 import { SnapshotStore } from '../../src/storage/snapshot_store.js';
-import { FileServerState as EmptyState } from '../../src/fs/file_server.js';
 import type { LocalCluster } from '../helpers/local_cluster.js';
 import { ProtocolClient, describeReply, encodeWrite } from '../helpers/protocol_client.js';
 
@@ -68,7 +66,7 @@ export async function readNodeDisk(cluster: LocalCluster, id: number): Promise<N
   try {
     const initial = await storage.load();
     const snapshots = await SnapshotStore.open(path.join(cluster.dir, `n${id}`, 'state'));
-    const state = initial.snapshot === undefined ? new EmptyState() : restoreFileServer(await snapshots.load(initial.snapshot));
+    const state = initial.snapshot === undefined ? new FileServerState() : FileServerState.fromSnapshot(await snapshots.load(initial.snapshot));
     await snapshots.close();
     const from = initial.snapshot?.index ?? 0;
     for (const entry of initial.entries) {

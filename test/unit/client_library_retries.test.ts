@@ -145,3 +145,57 @@ test('client retries: close() fails calls in flight with CLOSED, and bad options
     await silent.close();
   }
 });
+
+test('client retries: a tree command retried after ERR_INTERNAL carries the same request id', async (t) => {
+  let answered = 0;
+  const leader = await fakeNode((parsed) => {
+    if (parsed.command.op === 'read') return 'ERR_FILE_NOT_FOUND\r\n';
+    answered += 1;
+    return answered === 1 ? 'ERR_INTERNAL\r\n' : 'OK 9\r\n';
+  });
+  const client = FsraftClient.fromAddresses([leader.address], { backoffBaseMs: 1 });
+  try {
+    t.deepEqual(await client.writeAt('f', -1, bytes('x')), { version: 9 });
+    const attempts = leader.received.filter((line) => line.startsWith('writeat'));
+    t.equal(attempts.length, 2, 'sent twice');
+    t.equal(attempts[0], attempts[1], 'with the same name and id');
+  } finally {
+    client.close();
+    await leader.close();
+  }
+});
+
+test('client retries: each filesystem error reply becomes an FsraftFsError with its errno name', async (t) => {
+  const replies: Record<string, string> = {
+    mkdir: 'ERR_EXISTS\r\n',
+    rmdir: 'ERR_NOT_EMPTY\r\n',
+    rename: 'ERR_INVALID\r\n',
+    truncate: 'ERR_TOO_LARGE\r\n',
+    create: 'ERR_NOT_DIR\r\n',
+    setattr: 'ERR_FILE_NOT_FOUND\r\n',
+    list: 'ERR_NOT_DIR\r\n',
+    stat: 'STAT file 1 2 644\r\n',
+    delete: 'ERR_IS_DIR\r\n',
+  };
+  const leader = await fakeNode((parsed) => (parsed.command.name === probeName ? 'ERR_FILE_NOT_FOUND\r\n' : (replies[parsed.command.op] ?? 'ERR_CMD_ERR\r\n')));
+  const client = FsraftClient.fromAddresses([leader.address]);
+  const code = (promise: Promise<unknown>): Promise<string> =>
+    promise.then(
+      () => 'resolved',
+      (error: unknown) => `${(error as Error).constructor.name} ${(error as { code?: string }).code ?? ''}`,
+    );
+  try {
+    t.equal(await code(client.mkdir('d', 0o755)), 'FsraftFsError EEXIST');
+    t.equal(await code(client.rmdir('d')), 'FsraftFsError ENOTEMPTY');
+    t.equal(await code(client.rename('d', 'd/e')), 'FsraftFsError EINVAL');
+    t.equal(await code(client.truncate('f', 1)), 'FsraftFsError EFBIG');
+    t.equal(await code(client.create('f/g', 0o644, false)), 'FsraftFsError ENOTDIR');
+    t.equal(await code(client.setattr('f', { mode: 0o600 })), 'FsraftFsError ENOENT');
+    t.equal(await code(client.delete('d')), 'FsraftFsError EISDIR');
+    t.equal(await code(client.stat('f')), 'ProtocolError BAD_REPLY', 'a malformed STAT is a bad reply, not a filesystem error');
+    t.equal(await code(client.mkdir('d', 0o10000)), 'TypeError ', 'a bad mode is refused before sending');
+  } finally {
+    client.close();
+    await leader.close();
+  }
+});

@@ -24,7 +24,7 @@ function request(command: FsCommand, stampMs = 1000, clientId = 0, sequence = 0)
 
 function readText(state: FileServerState, name: string, nowMs: number): unknown {
   const result = state.read(name, nowMs);
-  if (result.type === 'not_found') return result;
+  if (result.type !== 'contents') return result;
   return { ...result, content: new TextDecoder().decode(result.content) };
 }
 

@@ -15,6 +15,26 @@ const samples: FsRequest[] = [
   },
   { clientId: 3, sequence: 9, stampMs: 12.5, command: { op: 'delete', name: '/x y' } },
   { clientId: 1, sequence: 1, stampMs: 5, command: { op: 'write', name: 'empty', content: new Uint8Array(0), exptimeSeconds: 60 } },
+  { clientId: 4, sequence: 2, stampMs: 6, command: { op: 'create', name: 'd/f', mode: 0o644, exclusive: true } },
+  { clientId: 0, sequence: 0, stampMs: 6, command: { op: 'create', name: 'd/g', mode: 0, exclusive: false } },
+  { clientId: 4, sequence: 3, stampMs: 7, command: { op: 'mkdir', name: 'd/sub', mode: 0o7777 } },
+  { clientId: 4, sequence: 4, stampMs: 8, command: { op: 'rmdir', name: '/' } },
+  { clientId: 4, sequence: 5, stampMs: 9, command: { op: 'rename', name: 'd/f', to: 'e/文件 x' } },
+  { clientId: 4, sequence: 6, stampMs: 10, command: { op: 'truncate', name: 'd/f', size: 2 ** 40 } },
+  { clientId: 4, sequence: 7, stampMs: 11, command: { op: 'writeat', name: 'd/f', offset: -1, content: bytes('tail') } },
+  { clientId: 4, sequence: 8, stampMs: 12, command: { op: 'writeat', name: 'd/f', offset: 65_535, content: new Uint8Array(0) } },
+  {
+    clientId: 4,
+    sequence: 9,
+    stampMs: 13,
+    command: { op: 'setattr', name: '/', mode: 0o755, uid: undefined, gid: 1000, atimeMs: undefined, mtimeMs: 1_700_000_000_000 },
+  },
+  {
+    clientId: 4,
+    sequence: 10,
+    stampMs: 14,
+    command: { op: 'setattr', name: 'd', mode: undefined, uid: undefined, gid: undefined, atimeMs: undefined, mtimeMs: undefined },
+  },
 ];
 
 function decodeOk(encoded: Uint8Array): FsRequest | string {
@@ -28,6 +48,43 @@ test('fs request codec: every command shape round-trips exactly', (t) => {
     t.equal(encoded[0], fsRequestFormatVersion, 'leading format-version byte');
     t.deepEqual(decodeOk(encoded), request, request.command.op);
   }
+  t.end();
+});
+
+test('fs request codec: an entry written before the tree commands still decodes to the same request', (t) => {
+  // write 'a' "hi" exptime 5, clientId 7, sequence 3, stamp 1000, byte for byte in the original layout.
+  const old = new Uint8Array(1 + 1 + 24 + 4 + 1 + 8 + 4 + 2);
+  const view = new DataView(old.buffer);
+  old.set([1, 1]);
+  view.setFloat64(2, 7, true);
+  view.setFloat64(10, 3, true);
+  view.setFloat64(18, 1000, true);
+  view.setUint32(26, 1, true);
+  old[30] = 0x61;
+  view.setFloat64(31, 5, true);
+  view.setUint32(39, 2, true);
+  old.set(bytes('hi'), 43);
+  const request: FsRequest = { clientId: 7, sequence: 3, stampMs: 1000, command: { op: 'write', name: 'a', content: bytes('hi'), exptimeSeconds: 5 } };
+  t.deepEqual(decodeOk(old), request);
+  t.deepEqual(encodeFsRequest(request), old, 'and is still written that way');
+  t.end();
+});
+
+test('fs request codec: bad tree-command fields are refused', (t) => {
+  const patchedAfterName = (index: number, offset: number, value: number): Uint8Array => {
+    const encoded = encodeFsRequest(samples[index]!);
+    const nameBytes = new DataView(encoded.buffer).getUint32(26, true);
+    encoded[30 + nameBytes + offset] = value;
+    return encoded;
+  };
+  t.equal(decodeFsRequest(patchedAfterName(4, 8, 2)).ok, false, 'create exclusive 2');
+  t.equal(decodeFsRequest(patchedAfterName(13, 0, 0x40)).ok, false, 'setattr mask with unknown bits');
+  t.equal(decodeFsRequest(patchedAfterName(9, 7, 0xff)).ok, false, 'truncate size NaN');
+  const writeRoot = encodeFsRequest({ clientId: 0, sequence: 0, stampMs: 0, command: { op: 'write', name: 'a', content: new Uint8Array(0), exptimeSeconds: 0 } });
+  writeRoot[30] = 0x2f;
+  t.equal(decodeFsRequest(writeRoot).ok, false, 'write of the root');
+  t.throws(() => encodeFsRequest({ clientId: 0, sequence: 0, stampMs: 0, command: { op: 'writeat', name: 'a', offset: -2, content: new Uint8Array(0) } }), /offset/);
+  t.throws(() => encodeFsRequest({ clientId: 0, sequence: 0, stampMs: 0, command: { op: 'rename', name: 'a', to: 'a/../b' } }), /target/);
   t.end();
 });
 
