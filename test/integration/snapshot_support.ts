@@ -18,38 +18,57 @@ const windowCommands = 128;
 /** The last acknowledged version and content of each file written. */
 export type Written = Map<string, { version: number; content: string }>;
 
+/** Attempts at a batch of commands before giving up (a leader change interrupts one). */
+const batchAttemptsMax = 5;
+
 /**
  * Writes `count` commands over `fileCount` files (file k % fileCount gets command k) through the
  * leader, `lanes` connections at a time, each pipelining `windowCommands`. Every one must be
- * acknowledged; the file's last version is recorded in `written`.
+ * acknowledged; the file's last version is recorded in `written`. A batch interrupted by a leader
+ * change (ERR_INTERNAL, a redirect, a closed connection) is sent again from the first unanswered
+ * command to the new leader: a command whose outcome was unknown may so apply twice, which only
+ * gives its file a newer version, and the newest acknowledged one is what is recorded.
  */
 export async function pipelinedWrites(cluster: LocalCluster, prefix: string, count: number, fileCount: number, written: Written, lanes = 4): Promise<void> {
-  const leader = await cluster.waitForLeader();
   const perLane = Math.ceil(count / lanes);
   await Promise.all(
     Array.from({ length: lanes }, async (_, lane) => {
-      const client = await ProtocolClient.connect(cluster.clientAddress(leader));
-      try {
-        const first = lane * perLane;
-        const end = Math.min(count, first + perLane);
-        for (let start = first; start < end; start += windowCommands) {
-          const batch: Array<{ name: string; content: string }> = [];
-          for (let k = start; k < Math.min(end, start + windowCommands); k++) {
-            batch.push({ name: `${prefix}/${k % fileCount}`, content: `${prefix} command ${k}` });
-          }
-          client.send(Buffer.concat(batch.map(({ name, content }) => encodeWrite(name, content))));
-          for (const { name, content } of batch) {
-            const reply = await client.readReply(30_000);
-            if (reply.kind !== 'ok' || reply.version === undefined) throw new Error(`${name}: ${describeReply(reply)}`);
-            const previous = written.get(name);
-            if (previous === undefined || previous.version < reply.version) written.set(name, { version: reply.version, content });
-          }
+      const first = lane * perLane;
+      const end = Math.min(count, first + perLane);
+      for (let start = first; start < end; start += windowCommands) {
+        const batch: Array<{ name: string; content: string }> = [];
+        for (let k = start; k < Math.min(end, start + windowCommands); k++) {
+          batch.push({ name: `${prefix}/${k % fileCount}`, content: `${prefix} command ${k}` });
         }
-      } finally {
-        client.destroy();
+        await writeBatch(cluster, batch, written);
       }
     }),
   );
+}
+
+async function writeBatch(cluster: LocalCluster, batch: ReadonlyArray<{ name: string; content: string }>, written: Written): Promise<void> {
+  let done = 0;
+  for (let attempt = 1; done < batch.length; attempt++) {
+    const client = await ProtocolClient.connect(cluster.clientAddress(await cluster.waitForLeader()));
+    try {
+      const rest = batch.slice(done);
+      client.send(Buffer.concat(rest.map(({ name, content }) => encodeWrite(name, content))));
+      for (const { name, content } of rest) {
+        const reply = await client.readReply(30_000);
+        if (reply.kind !== 'ok' || reply.version === undefined) {
+          if (attempt >= batchAttemptsMax) throw new Error(`${name}: ${describeReply(reply)} (attempt ${attempt})`);
+          break;
+        }
+        const previous = written.get(name);
+        if (previous === undefined || previous.version < reply.version) written.set(name, { version: reply.version, content });
+        done++;
+      }
+    } catch (error) {
+      if (attempt >= batchAttemptsMax) throw error;
+    } finally {
+      client.destroy();
+    }
+  }
 }
 
 /** What a stopped node holds on disk. */
