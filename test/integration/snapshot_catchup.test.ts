@@ -1,13 +1,15 @@
 /**
  * Snapshots on a real 3-node cluster (small thresholds): a follower that missed 20,000 commands
- * catches up through a snapshot (InstallSnapshot, Raft §7) with a bounded log on disk, and a
- * follower whose data directory is wiped rebuilds everything from the leader.
+ * catches up through a snapshot (InstallSnapshot, Raft §7) with a bounded log on disk, a
+ * follower whose data directory is wiped rebuilds everything from the leader, and one killed
+ * with kill -9 while receiving a snapshot restarts and completes it.
  */
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import test, { type Test } from 'tape';
 import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
 import { eventually } from '../helpers/local_cluster.js';
+import { ProtocolClient, describeReply } from '../helpers/protocol_client.js';
 import { missingFiles, pipelinedWrites, readNodeDisk, type Written } from './snapshot_support.js';
 
 const logEntriesMax = 2000;
@@ -15,7 +17,7 @@ const keepEntries = 500;
 const cluster = await fileCluster({
   nodeCount: 3,
   timing: { tickMs: 10, electionTimeoutTicks: 30, heartbeatIntervalTicks: 5 },
-  snapshot: { logEntriesMax, keepEntries },
+  snapshot: { logEntriesMax, logBytesMax: 4 * 1024 * 1024, keepEntries },
 });
 startTest(cluster);
 
@@ -69,6 +71,39 @@ test('snapshot: a follower whose data directory is wiped rebuilds from the leade
   await cluster.restart(wiped);
   await eventually(`n${wiped} installs a snapshot`, 60_000, () => cluster.output(wiped).some((line) => line.includes('installed snapshot')));
   await checkCaughtUp(t, wiped, 'wiped');
+});
+
+test('snapshot: a follower killed (kill -9) while receiving a snapshot restarts and completes it', { timeout: 120_000 }, async (t) => {
+  cluster.watch(t);
+  // About 12 MB of state, so the snapshot takes a dozen 1 MiB chunks to send.
+  const client = await ProtocolClient.connect(cluster.clientAddress(await cluster.waitForLeader()));
+  try {
+    for (let k = 0; k < 24; k++) {
+      const content = `big ${k} `.padEnd(500_000, String.fromCharCode(97 + (k % 26)));
+      const reply = await client.write(`big/${k}`, content, undefined, 30_000);
+      if (reply.kind !== 'ok' || reply.version === undefined) throw new Error(`big/${k}: ${describeReply(reply)}`);
+      written.set(`big/${k}`, { version: reply.version, content });
+    }
+  } finally {
+    client.destroy();
+  }
+  await pipelinedWrites(cluster, 'after-big', 3000, 100, written);
+  const victim = await follower();
+  await cluster.stopNode(victim);
+  rmSync(path.join(cluster.dir, `n${victim}`), { recursive: true, force: true });
+  const incoming = path.join(cluster.dir, `n${victim}`, 'state', 'incoming.snap.tmp');
+  await cluster.restart(victim);
+  const caught = await eventually('a snapshot starts arriving', 60_000, () => existsSync(incoming) || cluster.output(victim).some((line) => line.includes('installed snapshot')), 2);
+  const killedMidway = existsSync(incoming);
+  await cluster.kill(victim, 'SIGKILL');
+  t.ok(caught, killedMidway ? 'killed while the snapshot was arriving' : 'the snapshot was installed before the kill (the race was lost; the restart is still checked)');
+  await cluster.restart(victim);
+  await eventually(`n${victim} installs a snapshot after its restart`, 60_000, () => {
+    const lines = cluster.output(victim);
+    const restartAt = lines.lastIndexOf(lines.filter((line) => line.includes('harness: starting node')).pop()!);
+    return lines.slice(restartAt).some((line) => line.includes('installed snapshot') || line.includes('restored snapshot'));
+  });
+  await checkCaughtUp(t, victim, 'killed');
 });
 
 stopTest(cluster);
