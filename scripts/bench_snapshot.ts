@@ -58,7 +58,7 @@ function footprint(cluster: LocalCluster): string {
 async function flatFootprint(cluster: LocalCluster): Promise<void> {
   out(`\n1. ${writesTotal.toLocaleString('en')} writes over 1,000 files (pipelined), footprint per node:`);
   const written: Written = new Map();
-  const step = Math.ceil(writesTotal / checkpoints);
+  const step = Math.max(1, Math.ceil(writesTotal / checkpoints));
   const startedMs = performance.now();
   for (let done = 0; done < writesTotal; done += step) {
     const count = Math.min(step, writesTotal - done);

@@ -78,6 +78,10 @@ export class StorageWriteError extends Error {
 }
 
 type Database = Level<Uint8Array, Uint8Array>;
+/** classic-level's manual compaction of a key range (LevelDB CompactRange). */
+interface CompactableDatabase {
+  compactRange(start: Uint8Array, end: Uint8Array): Promise<void>;
+}
 type BatchOperation =
   | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
   | { readonly type: 'del'; readonly key: Uint8Array };
@@ -106,6 +110,8 @@ export class LevelRaftStorage implements RaftStorage {
   private baseIndex: LogIndex = 0;
   private writing = false;
   private failed = false;
+  /** A LevelDB compaction of the deleted log prefix in progress, if any (see reclaimCompacted). */
+  private reclaiming: Promise<void> | null = null;
 
   private constructor(directory: string, db: Database) {
     this.directory = directory;
@@ -207,13 +213,35 @@ export class LevelRaftStorage implements RaftStorage {
     } finally {
       this.writing = false;
     }
+    const compacted = baseIndex > this.baseIndex;
     this.lastIndex = lastIndex;
     this.baseIndex = baseIndex;
+    if (compacted) this.reclaimCompacted(baseIndex);
   }
 
   /** Closes the database, releasing its lock. */
   async close(): Promise<void> {
+    await this.reclaiming;
     await this.db.close();
+  }
+
+  /**
+   * LevelDB keeps deleted entries (and their tombstones) in its files until a compaction reaches
+   * them, so the on-disk size would creep up with every log compaction. Compacting the deleted
+   * key range in the background reclaims it, keeping the disk flat. One at a time: the next one
+   * covers whatever was deleted meanwhile. A failure only leaves the space for LevelDB's own
+   * compactions, so it is not an error.
+   */
+  private reclaimCompacted(baseIndex: LogIndex): void {
+    // The `level` package's types leave out classic-level's compactRange, which Node's backend has.
+    const db = this.db as unknown as Partial<CompactableDatabase>;
+    if (this.reclaiming !== null || db.compactRange === undefined) return;
+    this.reclaiming = db
+      .compactRange(entryKey(1), entryKey(baseIndex))
+      .catch(() => undefined)
+      .finally(() => {
+        this.reclaiming = null;
+      });
   }
 
   /** Translates entryOps into batch operations; returns the last and base indexes after them. */

@@ -123,11 +123,19 @@ export class SnapshotStore {
     let bodyCrc = 0;
     try {
       let position = snapshotHeaderBytes;
+      let unsyncedBytes = 0;
       for (const piece of pieces) {
         await writeFully(handle, piece, position);
         position += piece.length;
         bodyBytes += piece.length;
         bodyCrc = crc32c(piece, bodyCrc);
+        unsyncedBytes += piece.length;
+        if (unsyncedBytes >= limits.snapshotSyncBytes) {
+          // One fsync of a whole large snapshot at the end would hold the disk for the log's own
+          // fsyncs (client writes) that long; syncing as it goes spreads that cost thin.
+          await handle.datasync();
+          unsyncedBytes = 0;
+        }
       }
       await writeFully(handle, encodeSnapshotHeader({ index, term, bodyBytes, bodyCrc }), 0);
       await handle.sync();

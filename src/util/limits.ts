@@ -52,6 +52,8 @@ export const limits = {
   snapshotBytesMax: 2 * 1024 * 1024 * 1024,
   /** Bytes the state machine serializes per piece while a snapshot is written; the event loop runs between pieces. */
   snapshotPieceBytesMax: 256 * 1024,
+  /** Snapshot bytes written between fsyncs while a snapshot is written, so no single fsync holds the disk long. */
+  snapshotSyncBytes: 4 * 1024 * 1024,
   /** Older snapshot files kept open for followers still being sent one (files are deleted from disk at once). */
   snapshotFilesOpenMax: 4,
 } as const;
