@@ -159,8 +159,10 @@ export class RaftNode {
   async start(): Promise<void> {
     await this.options.transport.start((message) => this.receive(message));
     this.stopTicks = this.options.clock.every(this.options.tickMs, () => this.step({ type: 'Tick' }));
+    const { baseIndex, lastIndex } = this.machine;
     const snapshotIndex = this.machine.snapshot?.index ?? 0;
-    this.log(`started with log entries ${this.machine.baseIndex + 1}..${this.machine.lastIndex}${snapshotIndex > 0 ? `, state from the snapshot at ${snapshotIndex}` : ''}`);
+    const entries = lastIndex > baseIndex ? `log entries ${baseIndex + 1}..${lastIndex}` : 'no log entries';
+    this.log(`started with ${entries}${snapshotIndex > 0 ? `, state from the snapshot at ${snapshotIndex}` : ''}`);
   }
 
   /** Stops ticking and fails everything that waits; in-flight writes are left to finish. */
