@@ -36,6 +36,16 @@ export interface TimingConfig {
   readonly partialCommandTimeoutMs: number;
 }
 
+/** When nodes snapshot their state and compact their logs (README "Snapshots and log compaction"). */
+export interface SnapshotConfig {
+  /** A node snapshots once this many entries were applied since its last snapshot. */
+  readonly logEntriesMax: number;
+  /** ... or once the entries applied since its last snapshot hold this many payload bytes. */
+  readonly logBytesMax: number;
+  /** Entries kept in the log before a snapshot's index, so a slightly lagging follower catches up from the log. */
+  readonly keepEntries: number;
+}
+
 /** The whole validated cluster config. */
 export interface ClusterConfig {
   /** The file it came from (absolute), for messages. */
@@ -46,6 +56,7 @@ export interface ClusterConfig {
   readonly contentBytesMax: number;
   /** Largest file in bytes (writeat/truncate past it are ERR_TOO_LARGE). Must be the same on every node. */
   readonly fileBytesMax: number;
+  readonly snapshot: SnapshotConfig;
 }
 
 /** A config that cannot be used; the message names the file and the field. */
@@ -63,6 +74,12 @@ const timingDefaults: TimingConfig = {
   heartbeatIntervalTicks: 5,
   leaderWaitMs: 3000,
   partialCommandTimeoutMs: 30_000,
+};
+
+const snapshotDefaults: SnapshotConfig = {
+  logEntriesMax: 20_000,
+  logBytesMax: 64 * 1024 * 1024,
+  keepEntries: 5_000,
 };
 
 /** Reads, parses and validates a cluster config file. */
@@ -98,7 +115,18 @@ export function parseClusterConfig(raw: unknown, file: string): ClusterConfig {
   const contentBytesMax = optionalInteger(raw, 'contentBytesMax', limits.contentBytesMaxDefault, 1, 64 * 1024 * 1024, '', fail);
   // Every replica must refuse the same growth, so this is cluster-wide like contentBytesMax.
   const fileBytesMax = optionalInteger(raw, 'fileBytesMax', limits.fileBytesMaxDefault, 0, Number.MAX_SAFE_INTEGER, '', fail);
-  return { file, nodes, timing, contentBytesMax, fileBytesMax };
+  const snapshot = parseSnapshot(raw['snapshot'], fail);
+  return { file, nodes, timing, contentBytesMax, fileBytesMax, snapshot };
+}
+
+function parseSnapshot(raw: unknown, fail: Fail): SnapshotConfig {
+  if (raw === undefined) return snapshotDefaults;
+  if (!isObject(raw)) return fail('snapshot', 'expected an object');
+  return {
+    logEntriesMax: optionalInteger(raw, 'logEntriesMax', snapshotDefaults.logEntriesMax, 1, 100_000_000, 'snapshot.', fail),
+    logBytesMax: optionalInteger(raw, 'logBytesMax', snapshotDefaults.logBytesMax, 1, 64 * 1024 * 1024 * 1024, 'snapshot.', fail),
+    keepEntries: optionalInteger(raw, 'keepEntries', snapshotDefaults.keepEntries, 0, 100_000_000, 'snapshot.', fail),
+  };
 }
 
 type Fail = (field: string, problem: string) => never;

@@ -7,6 +7,9 @@
  * Hard state record (format version 1):
  *   u32 crc32c of every following byte | u8 version (= 1) | u8 kind (= 2, hard state) |
  *   u64 currentTerm | u32 votedFor
+ * Snapshot record (format version 1): the latest snapshot and where the stored log starts:
+ *   u32 crc32c of every following byte | u8 version (= 1) | u8 kind (= 3, snapshot) |
+ *   u64 snapshot index | u64 snapshot term | u64 snapshot file bytes | u64 base index | u64 base term
  *
  * Why a checksum on top of LevelDB's own: LevelDB verifies its blocks only when asked
  * (`verify_checksums` is off for ordinary reads), and a record written by a buggy or older
@@ -20,7 +23,7 @@
  * Pure: no Node APIs, no Buffer.
  */
 import { EntryType } from '../raft/types.js';
-import type { HardState, LogEntry } from '../raft/types.js';
+import type { HardState, LogBase, LogEntry, SnapshotMeta } from '../raft/types.js';
 import { assert } from '../util/assert.js';
 import type { LogIndex } from '../util/types.js';
 import { dataViewOf, isU32, isU64, readU64, writeU64 } from './binary.js';
@@ -31,6 +34,8 @@ export const storageRecordFormatVersion = 1;
 
 const kindEntry = 1;
 const kindHardState = 2;
+const kindSnapshot = 3;
+const snapshotRecordBytes = 46;
 const checksumBytes = 4;
 const entryHeaderBytes = 23;
 const hardStateBytes = 18;
@@ -98,6 +103,43 @@ export function decodeHardState(bytes: Uint8Array): DecodeRecordResult<HardState
   const votedFor = view.getUint32(14);
   if (currentTerm < 0) return { ok: false, error: 'currentTerm exceeds 2^53-1' };
   return { ok: true, value: { currentTerm, votedFor } };
+}
+
+/** The stored snapshot record: the latest durable snapshot, and the log's base after compaction. */
+export interface SnapshotRecord {
+  readonly snapshot: SnapshotMeta;
+  readonly base: LogBase;
+}
+
+/** Encodes the snapshot record; asserts that its fields are in range and base <= snapshot. */
+export function encodeSnapshotRecord(record: SnapshotRecord): Uint8Array {
+  const { snapshot, base } = record;
+  assert([snapshot.index, snapshot.term, snapshot.bytes, base.index, base.term].every(isU64), 'snapshot record fields must be u64');
+  assert(base.index <= snapshot.index, `log base ${base.index} beyond snapshot ${snapshot.index}`);
+  const bytes = new Uint8Array(snapshotRecordBytes);
+  const view = dataViewOf(bytes);
+  view.setUint8(4, storageRecordFormatVersion);
+  view.setUint8(5, kindSnapshot);
+  writeU64(view, 6, snapshot.index);
+  writeU64(view, 14, snapshot.term);
+  writeU64(view, 22, snapshot.bytes);
+  writeU64(view, 30, base.index);
+  writeU64(view, 38, base.term);
+  view.setUint32(0, crc32c(bytes.subarray(checksumBytes)));
+  return bytes;
+}
+
+/** Decodes a stored snapshot record. Never throws. */
+export function decodeSnapshotRecord(bytes: Uint8Array): DecodeRecordResult<SnapshotRecord> {
+  const header = recordHeaderProblem(bytes, snapshotRecordBytes, kindSnapshot, 'snapshot');
+  if (header !== null) return { ok: false, error: header };
+  if (bytes.length !== snapshotRecordBytes) return { ok: false, error: `snapshot record of ${bytes.length} bytes, expected ${snapshotRecordBytes}` };
+  const view = dataViewOf(bytes);
+  const fields = [6, 14, 22, 30, 38].map((offset) => readU64(view, offset));
+  if (fields.some((field) => field < 0)) return { ok: false, error: 'snapshot record field exceeds 2^53-1' };
+  const [index, term, fileBytes, baseIndex, baseTerm] = fields as [number, number, number, number, number];
+  if (baseIndex > index) return { ok: false, error: `log base ${baseIndex} beyond snapshot index ${index}` };
+  return { ok: true, value: { snapshot: { index, term, bytes: fileBytes }, base: { index: baseIndex, term: baseTerm } } };
 }
 
 /** Checks length, checksum, version and kind, in that order, so the first failure is reported. */

@@ -11,6 +11,9 @@
  *                            u32 dataBytes | dataBytes bytes)
  *   4 AppendEntriesResponse  u8 flags (bit 0 success) | u64 matchIndex | u64 conflictIndex |
  *                            u64 round
+ *   5 InstallSnapshot        u64 lastIncludedIndex | u64 lastIncludedTerm | u64 totalBytes |
+ *                            u64 offset | u8 flags (bit 0 done) | u32 dataBytes | dataBytes bytes
+ *   6 InstallSnapshotResponse u64 lastIncludedIndex | u64 bytesStored | u8 flags (bit 0 installed)
  * u64 fields carry integers up to 2^53 - 1. Nothing may follow the last field.
  *
  * Decoding treats its input as hostile (it comes off a socket): every length is checked against
@@ -27,7 +30,7 @@
  * Pure: no Node APIs, no Buffer.
  */
 import { EntryType } from '../raft/types.js';
-import type { AppendEntries, LogEntry, RaftMessage } from '../raft/types.js';
+import type { AppendEntries, InstallSnapshot, LogEntry, RaftMessage } from '../raft/types.js';
 import { assert, unreachable } from '../util/assert.js';
 import { limits } from '../util/limits.js';
 import { dataViewOf, isU32, isU64, readU64, writeU64 } from './binary.js';
@@ -39,12 +42,16 @@ const typeRequestVote = 1;
 const typeRequestVoteResponse = 2;
 const typeAppendEntries = 3;
 const typeAppendEntriesResponse = 4;
+const typeInstallSnapshot = 5;
+const typeInstallSnapshotResponse = 6;
 
 const headerBytes = 18;
 const requestVoteBodyBytes = 17;
 const requestVoteResponseBodyBytes = 1;
 const appendEntriesBodyBytes = 36;
 const appendEntriesResponseBodyBytes = 25;
+const installSnapshotBodyBytes = 37;
+const installSnapshotResponseBodyBytes = 17;
 /** index, term, type, data length: the smallest an entry can be on the wire. */
 const entryHeaderBytes = 21;
 
@@ -52,6 +59,8 @@ const flagPreVote = 0b01;
 const flagVoteGranted = 0b01;
 const flagResponsePreVote = 0b10;
 const flagSuccess = 0b01;
+const flagDone = 0b01;
+const flagInstalled = 0b01;
 
 /** The result of decoding untrusted bytes: a message, or a short reason it was refused. */
 export type DecodeRaftMessageResult =
@@ -113,6 +122,23 @@ export function encodeRaftMessage(message: RaftMessage): Uint8Array {
       writeU64(view, offset + 9, message.conflictIndex);
       writeU64(view, offset + 17, message.round);
       break;
+    case 'InstallSnapshot':
+      view.setUint8(1, typeInstallSnapshot);
+      writeU64(view, offset, message.lastIncludedIndex);
+      writeU64(view, offset + 8, message.lastIncludedTerm);
+      writeU64(view, offset + 16, message.totalBytes);
+      writeU64(view, offset + 24, message.offset);
+      view.setUint8(offset + 32, message.done ? flagDone : 0);
+      view.setUint32(offset + 33, message.data.length);
+      bytes.set(message.data, offset + installSnapshotBodyBytes);
+      break;
+    case 'InstallSnapshotResponse':
+      assert(isU64(message.lastIncludedIndex) && isU64(message.bytesStored), 'InstallSnapshotResponse: fields must be u64');
+      view.setUint8(1, typeInstallSnapshotResponse);
+      writeU64(view, offset, message.lastIncludedIndex);
+      writeU64(view, offset + 8, message.bytesStored);
+      view.setUint8(offset + 16, message.installed ? flagInstalled : 0);
+      break;
     default:
       unreachable(message, 'RaftMessage type');
   }
@@ -138,6 +164,10 @@ function encodedSize(message: RaftMessage): number {
       return headerBytes + appendEntriesResponseBodyBytes;
     case 'AppendEntries':
       return appendEntriesSize(message);
+    case 'InstallSnapshot':
+      return installSnapshotSize(message);
+    case 'InstallSnapshotResponse':
+      return headerBytes + installSnapshotResponseBodyBytes;
     default:
       return unreachable(message, 'RaftMessage type');
   }
@@ -160,6 +190,28 @@ function appendEntriesSize(message: AppendEntries): number {
   }
   assert(size <= limits.messageBytesMax, `AppendEntries: ${size} bytes exceeds limits.messageBytesMax`);
   return size;
+}
+
+function installSnapshotSize(message: InstallSnapshot): number {
+  const problem = chunkProblem(message.lastIncludedIndex, message.lastIncludedTerm, message.totalBytes, message.offset, message.data.length, message.done, message.term);
+  if (problem !== null) assert(false, `InstallSnapshot: ${problem}`);
+  assert(message.length === message.data.length, 'InstallSnapshot: data must be filled to length before encoding');
+  return headerBytes + installSnapshotBodyBytes + message.data.length;
+}
+
+/**
+ * Why an InstallSnapshot chunk is malformed, or null: the chunk must lie inside the snapshot,
+ * `done` must mark exactly the chunk that ends it, and the snapshot cannot be newer than the
+ * sender's term or larger than limits.snapshotBytesMax.
+ */
+function chunkProblem(index: number, term: number, totalBytes: number, offset: number, length: number, done: boolean, messageTerm: number): string | null {
+  if (!isU64(index) || !isU64(term) || !isU64(totalBytes) || !isU64(offset)) return 'field exceeds 2^53-1';
+  if (index < 1) return 'lastIncludedIndex must be at least 1';
+  if (term > messageTerm) return `lastIncludedTerm ${term} above the message term ${messageTerm}`;
+  if (totalBytes < 1 || totalBytes > limits.snapshotBytesMax) return `snapshot of ${totalBytes} bytes outside 1..${limits.snapshotBytesMax}`;
+  if (length < 1 || offset + length > totalBytes) return `chunk [${offset}, ${offset + length}) outside the snapshot of ${totalBytes} bytes`;
+  if (done !== (offset + length === totalBytes)) return done ? 'done before the last byte' : 'last chunk not marked done';
+  return null;
 }
 
 /**
@@ -212,6 +264,10 @@ export function decodeRaftMessage(bytes: Uint8Array): DecodeRaftMessageResult {
       return decodeAppendEntries(bytes, view, from, to, term);
     case typeAppendEntriesResponse:
       return decodeAppendEntriesResponse(view, from, to, term);
+    case typeInstallSnapshot:
+      return decodeInstallSnapshot(bytes, view, from, to, term);
+    case typeInstallSnapshotResponse:
+      return decodeInstallSnapshotResponse(view, from, to, term);
     default:
       return refuse(`unknown message type ${type}`);
   }
@@ -261,6 +317,39 @@ function decodeAppendEntriesResponse(view: DataView, from: number, to: number, t
     ok: true,
     message: { type: 'AppendEntriesResponse', from, to, term, success, matchIndex, conflictIndex, round },
   };
+}
+
+function decodeInstallSnapshot(bytes: Uint8Array, view: DataView, from: number, to: number, term: number): DecodeRaftMessageResult {
+  const start = headerBytes + installSnapshotBodyBytes;
+  if (bytes.length < start) return refuse(`truncated InstallSnapshot: ${bytes.length} of at least ${start} bytes`);
+  const lastIncludedIndex = readU64(view, headerBytes);
+  const lastIncludedTerm = readU64(view, headerBytes + 8);
+  const totalBytes = readU64(view, headerBytes + 16);
+  const offset = readU64(view, headerBytes + 24);
+  const flags = view.getUint8(headerBytes + 32);
+  const dataBytes = view.getUint32(headerBytes + 33);
+  if ((flags & ~flagDone) !== 0) return refuse(`InstallSnapshot: unknown flags ${flags}`);
+  if (bytes.length !== start + dataBytes) return refuse(`InstallSnapshot: ${bytes.length - start} data bytes where ${dataBytes} were announced`);
+  const done = (flags & flagDone) !== 0;
+  const problem = chunkProblem(lastIncludedIndex, lastIncludedTerm, totalBytes, offset, dataBytes, done, term);
+  if (problem !== null) return refuse(`InstallSnapshot: ${problem}`);
+  const data = bytes.subarray(start);
+  return {
+    ok: true,
+    message: { type: 'InstallSnapshot', from, to, term, lastIncludedIndex, lastIncludedTerm, totalBytes, offset, length: dataBytes, done, data },
+  };
+}
+
+function decodeInstallSnapshotResponse(view: DataView, from: number, to: number, term: number): DecodeRaftMessageResult {
+  const problem = fixedBodyProblem(view, 'InstallSnapshotResponse', installSnapshotResponseBodyBytes);
+  if (problem !== null) return refuse(problem);
+  const lastIncludedIndex = readU64(view, headerBytes);
+  const bytesStored = readU64(view, headerBytes + 8);
+  const flags = view.getUint8(headerBytes + 16);
+  if ((flags & ~flagInstalled) !== 0) return refuse(`InstallSnapshotResponse: unknown flags ${flags}`);
+  if (lastIncludedIndex < 0 || bytesStored < 0) return refuse('InstallSnapshotResponse: field exceeds 2^53-1');
+  const installed = (flags & flagInstalled) !== 0;
+  return { ok: true, message: { type: 'InstallSnapshotResponse', from, to, term, lastIncludedIndex, bytesStored, installed } };
 }
 
 function decodeAppendEntries(

@@ -4,13 +4,33 @@
  * where its log matches, or being fed a pipeline of AppendEntries.
  */
 import { assert } from '../util/assert.js';
+import type { SnapshotMeta } from './types.js';
 import type { LogIndex } from '../util/types.js';
 
 /**
  * `probe`: the leader does not know where the follower's log matches; one AppendEntries at a time.
  * `replicate`: the logs match up to matchIndex; AppendEntries are pipelined optimistically.
+ * `snapshot`: the follower needs entries the leader has compacted; it is sent the leader's
+ * snapshot in chunks (Raft §7) and then replicated from just after it.
  */
-export type ProgressState = 'probe' | 'replicate';
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
+
+/** One InstallSnapshot chunk the follower has not acknowledged yet. */
+export interface ChunkInflight {
+  readonly offset: number;
+  readonly end: number;
+  readonly sentTick: number;
+}
+
+/** The snapshot being streamed to a follower in the snapshot state. */
+export interface SnapshotStream {
+  /** Pinned for the whole stream: a newer snapshot taken meanwhile does not restart it. */
+  readonly snapshot: SnapshotMeta;
+  /** The next byte to send. */
+  nextOffset: number;
+  /** Unacknowledged chunks, oldest first. The last chunk stays here until the follower reports it installed. */
+  inflights: ChunkInflight[];
+}
 
 /** One AppendEntries with entries that the follower has not acknowledged yet. */
 export interface Inflight {
@@ -35,6 +55,10 @@ export class Progress {
   recentActive = false;
   /** Highest quorum round the follower has echoed in this term (ReadIndex, thesis §6.4). */
   ackedRound = 0;
+  /** Rejections below matchIndex since the last success: a few in a row mean the follower lost its log. */
+  lowRejections = 0;
+  /** In snapshot state: the stream; null otherwise. */
+  stream: SnapshotStream | null = null;
 
   constructor(nextIndex: LogIndex) {
     this.nextIndex = nextIndex;
@@ -42,6 +66,7 @@ export class Progress {
 
   /** True when no more AppendEntries may be sent now. */
   isPaused(inflightAppendsMax: number): boolean {
+    if (this.state === 'snapshot') return true;
     return this.state === 'probe' ? this.probeSent : this.inflights.length >= inflightAppendsMax;
   }
 
@@ -52,6 +77,7 @@ export class Progress {
     this.nextIndex = nextIndex;
     this.probeSent = false;
     this.inflights = [];
+    this.stream = null;
   }
 
   /** The logs match up to matchIndex: stream from just after it. */
@@ -60,6 +86,15 @@ export class Progress {
     this.nextIndex = this.matchIndex + 1;
     this.probeSent = false;
     this.inflights = [];
+    this.stream = null;
+  }
+
+  /** The follower needs compacted entries: stream `snapshot` to it from byte 0. */
+  becomeSnapshot(snapshot: SnapshotMeta): void {
+    this.state = 'snapshot';
+    this.probeSent = false;
+    this.inflights = [];
+    this.stream = { snapshot, nextOffset: 0, inflights: [] };
   }
 
   /**
@@ -67,6 +102,7 @@ export class Progress {
    * reorders). Returns true when matchIndex advanced.
    */
   acknowledge(matchIndex: LogIndex): boolean {
+    this.lowRejections = 0;
     const advanced = matchIndex > this.matchIndex;
     this.matchIndex = Math.max(this.matchIndex, matchIndex);
     this.nextIndex = Math.max(this.nextIndex, this.matchIndex + 1);
@@ -92,5 +128,31 @@ export class Progress {
   isStalled(nowTick: number, timeoutTicks: number): boolean {
     const oldest = this.inflights[0];
     return this.state === 'replicate' && oldest !== undefined && nowTick - oldest.sentTick >= timeoutTicks;
+  }
+
+  /**
+   * Records the follower's answer that it holds `bytesStored` bytes of the streamed snapshot.
+   * Chunks it covers are done; if the oldest chunk still outstanding does not start there, a
+   * chunk was lost (or the follower restarted): resend from `bytesStored`.
+   */
+  acknowledgeChunks(bytesStored: number): void {
+    const stream = this.stream;
+    if (stream === null) return;
+    const total = stream.snapshot.bytes;
+    // The last chunk stays in flight until `installed`: if the follower crashes before installing,
+    // its retransmission is what tells the leader to start over.
+    stream.inflights = stream.inflights.filter((chunk) => chunk.end > bytesStored || chunk.end === total);
+    const oldest = stream.inflights[0];
+    if (oldest !== undefined && oldest.offset !== bytesStored && bytesStored < total) {
+      stream.inflights = [];
+      stream.nextOffset = bytesStored;
+    }
+    if (stream.inflights.length === 0 && bytesStored < total) stream.nextOffset = Math.min(stream.nextOffset, bytesStored);
+  }
+
+  /** True when the oldest chunk has gone unanswered for `timeoutTicks`: it (and all after it) is sent again. */
+  chunksStalled(nowTick: number, timeoutTicks: number): boolean {
+    const oldest = this.stream?.inflights[0];
+    return oldest !== undefined && nowTick - oldest.sentTick >= timeoutTicks;
   }
 }

@@ -7,6 +7,11 @@
  * Beyond the Raft paper (Ongaro & Ousterhout, 2014) it implements, from the Raft thesis:
  * pre-vote (§9.6), check-quorum with leader stickiness (§6.2, §9.6), ReadIndex (§6.4) and
  * pipelined replication with parallel leader persistence (§10.2.1).
+ *
+ * Snapshots (Raft §7): the driver snapshots the state machine and reports it (`SnapshotTaken`);
+ * the core then compacts its log, keeping `compactionKeepEntries` before the snapshot. A follower
+ * that needs compacted entries is sent the snapshot in chunks the driver fills from the file; the
+ * snapshot's bytes never pass through the core.
  */
 import { assert, unreachable } from '../util/assert.js';
 import type { Random } from '../util/prng.js';
@@ -16,6 +21,10 @@ import { RaftLog } from './raft_log.js';
 import { ReadIndexQueue } from './read_index.js';
 import {
   EntryType,
+  type InstallSnapshot,
+  type InstallSnapshotResponse,
+  type LogBase,
+  type SnapshotMeta,
   type AppendEntries,
   type AppendEntriesResponse,
   type HardState,
@@ -36,6 +45,17 @@ interface PersistBarrier {
   readonly term: Term;
 }
 
+/** A snapshot this node (as follower) is receiving from a leader, chunk by chunk. */
+interface IncomingSnapshot {
+  readonly leaderId: NodeId;
+  readonly leaderTerm: Term;
+  readonly snapshot: SnapshotMeta;
+  /** Bytes stored so far, contiguous from 0. */
+  receivedBytes: number;
+  /** Every byte is stored; waiting for the driver's `SnapshotReceived`. */
+  awaitingCheck: boolean;
+}
+
 /** One Raft node's consensus state. Drive it with `step`; read it through the getters. */
 export class RaftMachine {
   private readonly options: RaftOptions;
@@ -51,8 +71,17 @@ export class RaftMachine {
   #role: Role = 'follower';
   #leaderId: NodeId = 0;
   #commitIndex: LogIndex = 0;
-  /** Highest index handed to the driver in an `Apply`; a restarted node re-applies from 1. */
+  /**
+   * Highest index handed to the driver in an `Apply` or `RestoreSnapshot`; a restarted node
+   * starts from its snapshot's index and re-applies the log after it.
+   */
   private appliedIndex: LogIndex = 0;
+  /** The latest durable snapshot of this node (taken here or installed from a leader). */
+  #snapshot: SnapshotMeta | null;
+  /** The snapshot being received from a leader, if any. */
+  private incoming: IncomingSnapshot | null = null;
+  /** A received snapshot installed by this step: the driver must restore it before later applies. */
+  private restored: SnapshotMeta | null = null;
 
   /**
    * Highest index of this node's log known to be durable. The leader counts itself toward
@@ -103,7 +132,12 @@ export class RaftMachine {
     this.peers = options.members.filter((member) => member !== options.id);
     this.peerSet = new Set(this.peers);
     this.quorum = Math.floor(options.members.length / 2) + 1;
-    this.log = new RaftLog(initial.entries);
+    this.log = new RaftLog(initial.entries, initial.base);
+    this.#snapshot = initial.snapshot ?? null;
+    validateInitialSnapshot(this.log, this.#snapshot);
+    // The state machine starts from the snapshot, so everything in it is committed and applied.
+    this.#commitIndex = this.#snapshot?.index ?? 0;
+    this.appliedIndex = this.#commitIndex;
     this.#currentTerm = initial.hardState.currentTerm;
     this.#votedFor = initial.hardState.votedFor;
     assert(this.#votedFor === 0 || options.members.includes(this.#votedFor), `votedFor ${this.#votedFor} is not a member`);
@@ -152,7 +186,27 @@ export class RaftMachine {
     return this.#persistedIndex;
   }
 
-  /** Index of the last entry in the in-memory log, 0 when empty. */
+  /** The latest durable snapshot (index, term, size), null before the first. */
+  get snapshot(): SnapshotMeta | null {
+    return this.#snapshot;
+  }
+
+  /** The last compacted index: the in-memory log holds entries after it (0 before any compaction). */
+  get baseIndex(): LogIndex {
+    return this.log.baseIndex;
+  }
+
+  /** The term of the entry at baseIndex (0 before any compaction). */
+  get baseTerm(): Term {
+    return this.log.baseTerm;
+  }
+
+  /** The highest index handed to the driver to apply (or restored from a snapshot). */
+  get lastAppliedIndex(): LogIndex {
+    return this.appliedIndex;
+  }
+
+  /** Index of the last entry in the in-memory log (the base when it holds none). */
   get lastIndex(): LogIndex {
     return this.log.lastIndex;
   }
@@ -189,6 +243,15 @@ export class RaftMachine {
         break;
       case 'Persisted':
         this.onPersisted(event.index, event.term);
+        break;
+      case 'SnapshotTaken':
+        this.onSnapshotTaken(event.snapshot);
+        break;
+      case 'SnapshotReceived':
+        this.onSnapshotReceived(event.snapshot, event.valid);
+        break;
+      case 'SnapshotUnavailable':
+        this.onSnapshotUnavailable(event.to, event.index);
         break;
       default:
         unreachable(event, 'event');
@@ -330,6 +393,8 @@ export class RaftMachine {
     this.#role = 'leader';
     this.#leaderId = this.id;
     this.votes.clear();
+    // A leader holds every committed entry (§5.4); a snapshot half received is of no use to it.
+    this.incoming = null;
     this.progress = new Map(this.peers.map((peer) => [peer, new Progress(this.log.lastIndex + 1)]));
     this.round = 0;
     this.confirmedRound = 0;
@@ -353,11 +418,18 @@ export class RaftMachine {
     // the candidate would campaign in, not one anyone has entered, so it is exempt.
     const grantedPreVote = message.type === 'RequestVoteResponse' && message.preVote && message.voteGranted;
     if (message.term > this.#currentTerm && !grantedPreVote) {
-      this.becomeFollower(message.term, message.type === 'AppendEntries' ? message.from : 0);
+      const fromLeader = message.type === 'AppendEntries' || message.type === 'InstallSnapshot';
+      this.becomeFollower(message.term, fromLeader ? message.from : 0);
     }
     switch (message.type) {
       case 'AppendEntries':
         this.onAppendEntries(message);
+        return;
+      case 'InstallSnapshot':
+        this.onInstallSnapshot(message);
+        return;
+      case 'InstallSnapshotResponse':
+        this.onInstallSnapshotResponse(message);
         return;
       case 'AppendEntriesResponse':
         this.onAppendEntriesResponse(message);
@@ -425,18 +497,15 @@ export class RaftMachine {
   }
 
   /** Raft §5.3, receiver implementation of AppendEntries (Figure 2). */
-  private onAppendEntries(request: AppendEntries): void {
-    if (request.term < this.#currentTerm) {
+  private onAppendEntries(received: AppendEntries): void {
+    if (received.term < this.#currentTerm) {
       // A deposed leader learns the new term from this answer and steps down (§5.1). The
       // conflictIndex 0 marks it as a term-only answer (a real rejection's hint is always >= 1).
-      this.sendAppendResponse(request, false, 0, 0);
+      this.sendAppendResponse(received, false, 0, 0);
       return;
     }
-    assert(this.#role !== 'leader', `two leaders in term ${this.#currentTerm}: ${this.id} and ${request.from}`);
-    assert(this.#leaderId === 0 || this.#leaderId === request.from, `two leaders in term ${this.#currentTerm}`);
-    if (this.#role !== 'follower' || this.#leaderId !== request.from) this.becomeFollower(this.#currentTerm, request.from);
-    this.resetElectionTimer();
-    this.leaderSilentTicks = 0;
+    this.followLeader(received.from);
+    const request = this.skipCompacted(received);
     const conflictIndex = this.findConsistencyFailure(request);
     if (conflictIndex !== 0) {
       this.sendAppendResponse(request, false, 0, conflictIndex);
@@ -449,6 +518,27 @@ export class RaftMachine {
     const commitIndex = Math.min(request.leaderCommit, lastNewIndex);
     if (commitIndex > this.#commitIndex) this.#commitIndex = commitIndex;
     this.sendAppendResponse(request, true, lastNewIndex, 0);
+  }
+
+  /** Raft §5.2: a message from the leader of currentTerm makes this node its follower and resets the election timer. */
+  private followLeader(leaderId: NodeId): void {
+    assert(this.#role !== 'leader', `two leaders in term ${this.#currentTerm}: ${this.id} and ${leaderId}`);
+    assert(this.#leaderId === 0 || this.#leaderId === leaderId, `two leaders in term ${this.#currentTerm}`);
+    if (this.#role !== 'follower' || this.#leaderId !== leaderId) this.becomeFollower(this.#currentTerm, leaderId);
+    this.resetElectionTimer();
+    this.leaderSilentTicks = 0;
+  }
+
+  /**
+   * The request without the entries this node has compacted. Compacted entries are committed,
+   * and committed entries are in every later leader's log (§5.4), so they match: the request is
+   * re-anchored at the base, whose term this node still knows.
+   */
+  private skipCompacted(request: AppendEntries): AppendEntries {
+    const base = this.log.baseIndex;
+    if (request.prevLogIndex >= base) return request;
+    const entries = request.entries.filter((entry) => entry.index > base);
+    return { ...request, prevLogIndex: base, prevLogTerm: this.log.baseTerm, entries };
   }
 
   /**
@@ -518,16 +608,28 @@ export class RaftMachine {
     assert(matchIndex <= this.log.lastIndex, `follower ${peer} matched ${matchIndex} beyond lastIndex ${this.log.lastIndex}`);
     const wasProbing = progress.state === 'probe';
     const advanced = progress.acknowledge(matchIndex);
-    if (wasProbing) progress.becomeReplicate();
+    // A follower being sent a snapshot that turns out to match at or after our base can be fed
+    // from the log after all (it caught up from another leader, or the heartbeat found a match).
+    const canLeaveSnapshot = progress.state === 'snapshot' && progress.matchIndex >= this.log.baseIndex;
+    if (wasProbing || canLeaveSnapshot) progress.becomeReplicate();
     if (advanced) this.maybeCommit();
     this.sendAppends(peer, progress);
   }
 
   private onAppendRejected(peer: NodeId, progress: Progress, conflictIndex: LogIndex): void {
-    // The follower durably holds our entries up to matchIndex, so a conflict at or below it can
-    // only be the answer to an older request (duplicated or reordered): acting on it would
-    // throw away a healthy pipeline.
-    if (conflictIndex <= progress.matchIndex) return;
+    // The follower durably holds our entries up to matchIndex, so a conflict at or below it is
+    // usually the answer to an older request (duplicated or reordered): acting on it would throw
+    // away a healthy pipeline. Several in a row with no success between them mean the follower
+    // lost its log (its data directory was wiped): start over from where it says it is. Lowering
+    // matchIndex only delays commits; commitIndex never goes back.
+    if (conflictIndex <= progress.matchIndex) {
+      progress.lowRejections++;
+      if (progress.lowRejections < lostLogRejectionsMin) return;
+      progress.matchIndex = conflictIndex - 1;
+    }
+    progress.lowRejections = 0;
+    // While a snapshot streams, the heartbeats' rejections only say what we know already.
+    if (progress.state === 'snapshot') return;
     progress.becomeProbe(Math.min(conflictIndex, this.log.lastIndex + 1));
     this.sendAppends(peer, progress);
   }
@@ -539,8 +641,20 @@ export class RaftMachine {
     for (const [peer, progress] of this.progress) this.sendAppends(peer, progress);
   }
 
-  /** Sends what flow control allows: one probe, or pipelined batches up to inflightAppendsMax. */
+  /**
+   * Sends what flow control allows: one probe, or pipelined batches up to inflightAppendsMax, or
+   * snapshot chunks when the follower needs entries that were compacted (Raft §7).
+   */
   private sendAppends(peer: NodeId, progress: Progress): void {
+    if (progress.state !== 'snapshot' && progress.nextIndex - 1 < this.log.baseIndex) {
+      // The entry before nextIndex is compacted: its term, needed for prevLogTerm, is gone.
+      assert(this.#snapshot !== null, `log compacted to ${this.log.baseIndex} without a snapshot`);
+      progress.becomeSnapshot(this.#snapshot);
+    }
+    if (progress.state === 'snapshot') {
+      this.sendChunks(peer, progress);
+      return;
+    }
     while (!progress.isPaused(this.options.inflightAppendsMax)) {
       if (progress.state === 'replicate' && progress.nextIndex > this.log.lastIndex) return;
       const entries = this.log.batchFrom(progress.nextIndex, this.options.appendEntriesMax, this.options.appendBytesMax);
@@ -558,12 +672,29 @@ export class RaftMachine {
     for (const [peer, progress] of this.progress) {
       if (progress.isStalled(this.nowTick, this.options.electionTimeoutTicks)) progress.becomeProbe(progress.matchIndex + 1);
       this.sendHeartbeat(peer, progress);
+      if (progress.chunksStalled(this.nowTick, this.options.snapshotRetransmitTicks)) {
+        // A chunk (or its answer) was lost: send again from the oldest unanswered byte.
+        const stream = progress.stream!;
+        stream.nextOffset = stream.inflights[0]!.offset;
+        stream.inflights = [];
+        this.sendChunks(peer, progress);
+      }
     }
   }
 
   private sendHeartbeat(peer: NodeId, progress: Progress): void {
     if (progress.state === 'replicate') {
-      this.sendAppend(peer, progress.matchIndex, []);
+      // Anchored at the base if matchIndex was compacted meanwhile: a rejection moves it to probe and on to a snapshot.
+      this.sendAppend(peer, Math.max(progress.matchIndex, this.log.baseIndex), []);
+      return;
+    }
+    if (progress.state === 'snapshot') {
+      // Keeps the follower from campaigning while the snapshot streams, and carries read rounds.
+      this.sendAppend(peer, Math.max(progress.matchIndex, this.log.baseIndex), []);
+      return;
+    }
+    if (progress.nextIndex - 1 < this.log.baseIndex) {
+      this.sendAppends(peer, progress);
       return;
     }
     this.sendAppend(peer, progress.nextIndex - 1, []);
@@ -597,6 +728,174 @@ export class RaftMachine {
     if (majorityIndex <= this.#commitIndex || this.log.termAt(majorityIndex) !== this.#currentTerm) return;
     this.#commitIndex = majorityIndex;
     if (this.reads.size > 0) this.registerReads(this.reads.takeDeferred());
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Snapshots (Raft §7)
+
+  /** Sends the next chunks of the follower's snapshot stream, up to snapshotChunksInflightMax. */
+  private sendChunks(peer: NodeId, progress: Progress): void {
+    const stream = progress.stream!;
+    const { snapshot } = stream;
+    while (stream.inflights.length < this.options.snapshotChunksInflightMax && stream.nextOffset < snapshot.bytes) {
+      const offset = stream.nextOffset;
+      const length = Math.min(this.options.snapshotChunkBytesMax, snapshot.bytes - offset);
+      const done = offset + length === snapshot.bytes;
+      this.send({
+        type: 'InstallSnapshot',
+        from: this.id,
+        to: peer,
+        term: this.#currentTerm,
+        lastIncludedIndex: snapshot.index,
+        lastIncludedTerm: snapshot.term,
+        totalBytes: snapshot.bytes,
+        offset,
+        length,
+        done,
+        data: noBytes,
+      });
+      stream.inflights.push({ offset, end: offset + length, sentTick: this.nowTick });
+      stream.nextOffset = offset + length;
+    }
+  }
+
+  private onInstallSnapshotResponse(response: InstallSnapshotResponse): void {
+    if (this.#role !== 'leader' || response.term !== this.#currentTerm) return;
+    const progress = this.progress.get(response.from)!;
+    progress.recentActive = true;
+    if (response.installed) {
+      // The follower holds every entry up to the snapshot: replicate from just after it.
+      assert(response.lastIncludedIndex <= this.#commitIndex, `follower ${response.from} installed ${response.lastIncludedIndex} beyond commitIndex`);
+      const advanced = progress.acknowledge(response.lastIncludedIndex);
+      if (progress.state !== 'replicate') progress.becomeReplicate();
+      if (advanced) this.maybeCommit();
+      this.sendAppends(response.from, progress);
+      return;
+    }
+    const stream = progress.stream;
+    if (progress.state !== 'snapshot' || stream === null || stream.snapshot.index !== response.lastIncludedIndex) return;
+    progress.acknowledgeChunks(response.bytesStored);
+    this.sendChunks(response.from, progress);
+  }
+
+  /** The driver could not read a pinned snapshot (deleted meanwhile): restart `to` with the newest. */
+  private onSnapshotUnavailable(to: NodeId, index: LogIndex): void {
+    const progress = this.progress.get(to);
+    if (this.#role !== 'leader' || progress?.state !== 'snapshot' || progress.stream?.snapshot.index !== index) return;
+    if (this.#snapshot === null || this.#snapshot.index === index) return;
+    progress.becomeSnapshot(this.#snapshot);
+    this.sendChunks(to, progress);
+  }
+
+  /**
+   * Raft §7, receiver side, one chunk at a time: chunks are stored in order from byte 0; one
+   * out of order is answered with the bytes held, so the leader resends from there.
+   */
+  private onInstallSnapshot(request: InstallSnapshot): void {
+    if (request.term < this.#currentTerm) {
+      this.sendSnapshotResponse(request.from, request.lastIncludedIndex, 0, false);
+      return;
+    }
+    this.followLeader(request.from);
+    const snapshot: SnapshotMeta = { index: request.lastIncludedIndex, term: request.lastIncludedTerm, bytes: request.totalBytes };
+    if (snapshot.index <= this.#commitIndex) {
+      // Everything it covers is committed here already (§7: "If existing log entry has same
+      // index and term as snapshot's last included entry, retain log entries following it").
+      this.sendSnapshotResponse(request.from, snapshot.index, snapshot.bytes, true);
+      return;
+    }
+    const incoming = this.incoming;
+    if (incoming !== null && incoming.awaitingCheck) {
+      // The driver is checking a complete file; a new stream must wait until it is done.
+      const same = this.isIncoming(incoming, request, snapshot);
+      this.sendSnapshotResponse(request.from, snapshot.index, same ? incoming.receivedBytes : 0, false);
+      return;
+    }
+    const held = incoming !== null && this.isIncoming(incoming, request, snapshot) ? incoming.receivedBytes : 0;
+    const continues = held > 0 && request.offset === held;
+    // Out of order, or a duplicate of a chunk already stored (a late copy of chunk 0 must not
+    // restart a stream that got further): answer with what is held.
+    if (!continues && (request.offset !== 0 || held > 0)) {
+      this.sendSnapshotResponse(request.from, snapshot.index, held, false);
+      return;
+    }
+    const stream: IncomingSnapshot = continues
+      ? incoming!
+      : { leaderId: request.from, leaderTerm: request.term, snapshot, receivedBytes: 0, awaitingCheck: false };
+    this.incoming = stream;
+    this.persistActions.push({ type: 'StoreSnapshotChunk', from: request.from, snapshot, offset: request.offset, length: request.length, done: request.done });
+    stream.receivedBytes = request.offset + request.length;
+    stream.awaitingCheck = request.done;
+    // Answered once stored (ORDERING RULE: sends follow persists); the last chunk is answered
+    // after the driver has checked the whole file (`SnapshotReceived`).
+    if (!request.done) this.sendSnapshotResponse(request.from, snapshot.index, stream.receivedBytes, false);
+  }
+
+  private isIncoming(incoming: IncomingSnapshot, request: InstallSnapshot, snapshot: SnapshotMeta): boolean {
+    return (
+      incoming.leaderId === request.from &&
+      incoming.leaderTerm === request.term &&
+      incoming.snapshot.index === snapshot.index &&
+      incoming.snapshot.term === snapshot.term &&
+      incoming.snapshot.bytes === snapshot.bytes
+    );
+  }
+
+  private sendSnapshotResponse(to: NodeId, lastIncludedIndex: LogIndex, bytesStored: number, installed: boolean): void {
+    this.send({ type: 'InstallSnapshotResponse', from: this.id, to, term: this.#currentTerm, lastIncludedIndex, bytesStored, installed });
+  }
+
+  /**
+   * The received snapshot is durable and checked. Raft §7: keep the log entries that follow it
+   * if the log holds its last entry, else discard the whole log; the state machine is replaced
+   * by the snapshot. A snapshot everything of which is committed here by now is dropped.
+   */
+  private onSnapshotReceived(snapshot: SnapshotMeta, valid: boolean): void {
+    const incoming = this.incoming;
+    if (incoming === null || !incoming.awaitingCheck || incoming.snapshot.index !== snapshot.index || incoming.snapshot.term !== snapshot.term) return;
+    this.incoming = null;
+    if (!valid) {
+      this.sendSnapshotResponse(incoming.leaderId, snapshot.index, 0, false);
+      return;
+    }
+    if (snapshot.index > this.#commitIndex) this.installSnapshot(snapshot);
+    this.sendSnapshotResponse(incoming.leaderId, snapshot.index, snapshot.bytes, true);
+  }
+
+  private installSnapshot(snapshot: SnapshotMeta): void {
+    const base: LogBase = { index: snapshot.index, term: snapshot.term };
+    const keep = this.log.matches(snapshot.index, snapshot.term);
+    if (keep) {
+      this.log.compactThrough(base);
+    } else {
+      this.log.reset(base);
+      // As with a truncation: an older write that held (i, t) may complete after this point and
+      // must not count as durable for an (i, t) appended again after the install.
+      this.persistBarrier = { index: this.writtenIndexMax, term: this.writtenTermMax };
+      this.#persistedIndex = Math.min(this.#persistedIndex, snapshot.index);
+    }
+    this.#snapshot = snapshot;
+    this.#commitIndex = snapshot.index;
+    this.appliedIndex = snapshot.index;
+    this.restored = snapshot;
+    this.persistActions.push({ type: 'CompactLog', base, snapshot, discardLog: !keep });
+  }
+
+  /**
+   * The driver durably wrote a snapshot at an applied index: remember it (for followers that need
+   * it) and compact the log, keeping compactionKeepEntries before it for slightly lagging followers.
+   */
+  private onSnapshotTaken(snapshot: SnapshotMeta): void {
+    const previous = this.#snapshot?.index ?? 0;
+    // A snapshot installed from a leader meanwhile may already be newer: nothing to do then.
+    if (snapshot.index <= previous) return;
+    assert(snapshot.index <= this.appliedIndex, `snapshot at ${snapshot.index} beyond applied index ${this.appliedIndex}`);
+    assert(this.log.termAt(snapshot.index) === snapshot.term, `snapshot at ${snapshot.index} with term ${snapshot.term}, log has ${this.log.termAt(snapshot.index)}`);
+    this.#snapshot = snapshot;
+    const throughIndex = Math.max(this.log.baseIndex, snapshot.index - this.options.compactionKeepEntries);
+    const base: LogBase = { index: throughIndex, term: this.log.termAt(throughIndex) };
+    this.log.compactThrough(base);
+    this.persistActions.push({ type: 'CompactLog', base, snapshot, discardLog: false });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -750,6 +1049,10 @@ export class RaftMachine {
   }
 
   private collectApply(actions: RaftAction[]): void {
+    if (this.restored !== null) {
+      actions.push({ type: 'RestoreSnapshot', snapshot: this.restored });
+      this.restored = null;
+    }
     if (this.#commitIndex <= this.appliedIndex) return;
     actions.push({ type: 'Apply', entries: this.log.slice(this.appliedIndex + 1, this.#commitIndex) });
     this.appliedIndex = this.#commitIndex;
@@ -770,6 +1073,21 @@ export class RaftMachine {
   }
 }
 
+const noBytes = new Uint8Array(0);
+
+/** Rejections below a follower's matchIndex, in a row, that show it lost its log (see onAppendRejected). */
+const lostLogRejectionsMin = 3;
+
+/** A loaded snapshot must sit between the log's base and its last entry, and match its term. */
+function validateInitialSnapshot(log: RaftLog, snapshot: SnapshotMeta | null): void {
+  if (snapshot === null) {
+    assert(log.baseIndex === 0, `log compacted to ${log.baseIndex} without a snapshot`);
+    return;
+  }
+  assert(snapshot.index >= log.baseIndex && snapshot.index <= log.lastIndex, `snapshot at ${snapshot.index} outside the log ${log.baseIndex}..${log.lastIndex}`);
+  assert(log.termAt(snapshot.index) === snapshot.term, `snapshot at ${snapshot.index} has term ${snapshot.term}, the log ${log.termAt(snapshot.index)}`);
+}
+
 function validateOptions(options: RaftOptions): void {
   assert(options.members.includes(options.id), `id ${options.id} is not among members`);
   assert(new Set(options.members).size === options.members.length, 'duplicate members');
@@ -780,4 +1098,7 @@ function validateOptions(options: RaftOptions): void {
   assert(options.appendEntriesMax >= 1 && options.appendBytesMax >= 1, 'append limits must be >= 1');
   assert(options.inflightAppendsMax >= 1, 'inflightAppendsMax must be >= 1');
   assert(options.pendingProposalsMax >= 1 && options.pendingReadsMax >= 1, 'pending limits must be >= 1');
+  assert(options.compactionKeepEntries >= 0, 'compactionKeepEntries must be >= 0');
+  assert(options.snapshotChunkBytesMax >= 1 && options.snapshotChunksInflightMax >= 1, 'snapshot chunk limits must be >= 1');
+  assert(options.snapshotRetransmitTicks >= 1, 'snapshotRetransmitTicks must be >= 1');
 }

@@ -7,12 +7,16 @@
  *
  * ORDERING RULE for the actions returned by one `step` (and by all steps whose actions are batched
  * into one storage write):
- *   1. `PersistHardState` and `PersistEntries` are written durably, in order, as one atomic write.
+ *   1. `PersistHardState`, `PersistEntries`, `CompactLog` and `StoreSnapshotChunk` are written
+ *      durably, in order: snapshot-file work first (`StoreSnapshotChunk`, and the snapshot file a
+ *      `CompactLog` names made durable under its final name), then one atomic storage write of
+ *      the hard state, entries and log compactions.
  *   2. Then `Send` actions are executed. Exception: a `Send` of an `AppendEntries` message may be
  *      executed before step 1 completes (Raft §10.2.1: the leader writes its log in parallel with
  *      replicating it); the core accounts for this by counting the leader's own log toward
  *      commitment only after the driver reports `Persisted`.
- *   3. Then `Apply` actions (committed entries, in index order).
+ *   3. Then `RestoreSnapshot` and `Apply` actions (committed entries, in index order), in the
+ *      order given: a `RestoreSnapshot` replaces the state machine before any later `Apply`.
  *   4. Then `ReadReady`, `ReadFailed`, `ProposeRejected` and `RoleChanged` notifications.
  *   A driver may run 3 and 4 at once, without waiting for the write, as long as it keeps their
  *   order among themselves: an applied entry is committed, so it is already durable on a majority
@@ -101,7 +105,59 @@ export interface AppendEntriesResponse {
   readonly round: number;
 }
 
-export type RaftMessage = RequestVote | RequestVoteResponse | AppendEntries | AppendEntriesResponse;
+/**
+ * InstallSnapshot RPC (Raft §7): one chunk of the leader's snapshot file, bytes
+ * [offset, offset + length) of `totalBytes`. The core emits it with `data` empty and `length`
+ * set; the driver fills `data` from the snapshot file just before sending. The core never reads
+ * `data`: snapshot bytes stay in the driver.
+ */
+export interface InstallSnapshot {
+  readonly type: 'InstallSnapshot';
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: Term;
+  /** The snapshot replaces every entry up to and including this one (Raft §7). */
+  readonly lastIncludedIndex: LogIndex;
+  readonly lastIncludedTerm: Term;
+  /** Size of the whole snapshot file in bytes. */
+  readonly totalBytes: number;
+  /** Byte offset of this chunk in the snapshot file. */
+  readonly offset: number;
+  /** Bytes in this chunk (equals data.length once the driver has filled it). */
+  readonly length: number;
+  /** True for the last chunk (offset + length === totalBytes). */
+  readonly done: boolean;
+  readonly data: Uint8Array;
+}
+
+/** The answer to one InstallSnapshot chunk. */
+export interface InstallSnapshotResponse {
+  readonly type: 'InstallSnapshotResponse';
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: Term;
+  /** The snapshot this answer is about. */
+  readonly lastIncludedIndex: LogIndex;
+  /** Bytes of it the follower has stored, in order from 0: the leader sends from here next. */
+  readonly bytesStored: number;
+  /** The follower has installed the snapshot, or already held every entry it covers. */
+  readonly installed: boolean;
+}
+
+export type RaftMessage = RequestVote | RequestVoteResponse | AppendEntries | AppendEntriesResponse | InstallSnapshot | InstallSnapshotResponse;
+
+/** Where a snapshot stands in the log, and its file's size (the core never sees its bytes). */
+export interface SnapshotMeta {
+  readonly index: LogIndex;
+  readonly term: Term;
+  readonly bytes: number;
+}
+
+/** The last compacted entry: the log holds entries from `index + 1`; `term` is that entry's term. */
+export interface LogBase {
+  readonly index: LogIndex;
+  readonly term: Term;
+}
 
 export type Role = 'follower' | 'precandidate' | 'candidate' | 'leader';
 
@@ -116,7 +172,20 @@ export type RaftEvent =
   /** A linearizable read (leader only). Answered by `ReadReady` or `ReadFailed`. */
   | { readonly type: 'ReadIndex'; readonly requestId: number }
   /** The driver finished a durable write that held entries up to this one. */
-  | { readonly type: 'Persisted'; readonly index: LogIndex; readonly term: Term };
+  | { readonly type: 'Persisted'; readonly index: LogIndex; readonly term: Term }
+  /**
+   * The driver durably wrote a snapshot of the state machine at applied index `index` (whose
+   * entry has term `term`), `bytes` long. The core compacts its log and emits `CompactLog`.
+   */
+  | { readonly type: 'SnapshotTaken'; readonly snapshot: SnapshotMeta }
+  /**
+   * The driver finished receiving the snapshot of a `StoreSnapshotChunk` with `done`: the file
+   * is durable and `valid` says whether its checksums and contents held. Answered by installing
+   * it (`CompactLog`, `RestoreSnapshot`) or by asking the leader to start over.
+   */
+  | { readonly type: 'SnapshotReceived'; readonly snapshot: SnapshotMeta; readonly valid: boolean }
+  /** The driver could not read the snapshot a chunk request named (already deleted): start `to` over with the newest. */
+  | { readonly type: 'SnapshotUnavailable'; readonly to: NodeId; readonly index: LogIndex };
 
 /** Outputs of `RaftMachine.step`, executed by the driver under the ordering rule above. */
 export type RaftAction =
@@ -126,7 +195,28 @@ export type RaftAction =
    * Entries are contiguous and, when `truncateFrom` is given, start at it.
    */
   | { readonly type: 'PersistEntries'; readonly truncateFrom?: LogIndex; readonly entries: readonly LogEntry[] }
+  /**
+   * Record `snapshot` as the latest snapshot and delete every stored entry up to `base.index`
+   * (with `discardLog`, every stored entry), so the log starts after `base`. The snapshot file
+   * must be durable before this write is (the driver promotes a received one first).
+   */
+  | { readonly type: 'CompactLog'; readonly base: LogBase; readonly snapshot: SnapshotMeta; readonly discardLog: boolean }
+  /**
+   * Store the chunk of the InstallSnapshot being stepped (its bytes are the driver's) in the
+   * incoming snapshot file: offset 0 starts a new file; `done` makes it durable, after which the
+   * driver checks it and steps `SnapshotReceived`.
+   */
+  | {
+      readonly type: 'StoreSnapshotChunk';
+      readonly from: NodeId;
+      readonly snapshot: SnapshotMeta;
+      readonly offset: number;
+      readonly length: number;
+      readonly done: boolean;
+    }
   | { readonly type: 'Send'; readonly message: RaftMessage }
+  /** Replace the state machine with the received snapshot at `snapshot.index` (before any later Apply). */
+  | { readonly type: 'RestoreSnapshot'; readonly snapshot: SnapshotMeta }
   /** Newly committed entries, contiguous and in order, to apply to the state machine. */
   | { readonly type: 'Apply'; readonly entries: readonly LogEntry[] }
   /** The commands of a `Propose` were appended at indexes first..first+count-1 in `term`. */
@@ -159,11 +249,26 @@ export interface RaftOptions {
   readonly pendingProposalsMax: number;
   /** Reads waiting for a quorum round before refusing. */
   readonly pendingReadsMax: number;
+  /**
+   * Entries kept before a new snapshot's index when compacting, so that a follower lagging by
+   * fewer entries catches up from the log rather than a whole snapshot.
+   */
+  readonly compactionKeepEntries: number;
+  /** Bytes per InstallSnapshot chunk. */
+  readonly snapshotChunkBytesMax: number;
+  /** InstallSnapshot chunks in flight to one follower. */
+  readonly snapshotChunksInflightMax: number;
+  /** An unanswered InstallSnapshot chunk is sent again after this many ticks. */
+  readonly snapshotRetransmitTicks: number;
 }
 
 /** What a node restarts from (loaded from RaftStorage). */
 export interface RaftInitialState {
   readonly hardState: HardState;
-  /** The whole stored log, contiguous from index 1 (snapshots come later). */
+  /** The latest durable snapshot; the state machine starts from it. Absent: none yet. */
+  readonly snapshot?: SnapshotMeta;
+  /** The last compacted entry; absent means none (the log starts at index 1). */
+  readonly base?: LogBase;
+  /** The stored log, contiguous from base.index + 1. */
   readonly entries: readonly LogEntry[];
 }

@@ -7,19 +7,43 @@
  * Steps taken while a write is in flight accumulate into the next write, so many client commands
  * share one fsync (group commit). A leader's AppendEntries go out at once, in parallel with its own
  * write (Raft §10.2.1); the core counts the leader's log only after `Persisted`.
+ *
+ * Snapshots (Raft §7): once the log since the last snapshot passes the policy's entries or
+ * bytes, the driver captures the state machine (cheap, synchronous), writes it piece by piece
+ * with async I/O while clients keep being served, and reports it to the core, which compacts.
+ * It fills the leader's InstallSnapshot chunks from the snapshot file, and stores a follower's
+ * received chunks, checks the whole file and restores the state machine from it.
  */
 import type { Clock } from '../clock/clock.js';
 import type { RequestId } from '../codec/client_protocol.js';
 import { decodeFsRequest, encodeFsRequest } from '../codec/fs_request_codec.js';
-import type { FileServerState } from '../fs/file_server.js';
+import { FileServerState, type FileServerOptions } from '../fs/file_server.js';
 import type { FsCommand, FsQuery, FsQueryResult, FsResult } from '../fs/types.js';
 import type { RaftMachine } from '../raft/raft_machine.js';
-import { EntryType, type HardState, type LogEntry, type RaftAction, type RaftEvent, type RaftMessage, type Role } from '../raft/types.js';
-import type { RaftStorage, StorageWrite } from '../storage/raft_storage.js';
+import {
+  EntryType,
+  type HardState,
+  type InstallSnapshot,
+  type LogEntry,
+  type RaftAction,
+  type RaftEvent,
+  type RaftMessage,
+  type Role,
+  type SnapshotMeta,
+} from '../raft/types.js';
+import type { LogOp, RaftStorage, StorageWrite } from '../storage/raft_storage.js';
+import type { SnapshotStore } from '../storage/snapshot_store.js';
 import type { Transport } from '../transport/transport.js';
 import { assert } from '../util/assert.js';
+import { limits } from '../util/limits.js';
 import type { LogIndex, NodeId, Term } from '../util/types.js';
 import { NodeStoppedError, NotLeaderError, OutcomeUnknownError, OverloadedError } from './node_errors.js';
+
+/** When a node snapshots: the log applied since the last snapshot passes either bound. */
+export interface SnapshotPolicy {
+  readonly logEntriesMax: number;
+  readonly logBytesMax: number;
+}
 
 /** Everything a RaftNode drives; built by the CLI (or a test). */
 export interface RaftNodeOptions {
@@ -27,7 +51,12 @@ export interface RaftNodeOptions {
   readonly storage: RaftStorage;
   readonly transport: Transport;
   readonly clock: Clock;
+  /** The state machine as restored from the latest snapshot (or empty). */
   readonly fileServer: FileServerState;
+  /** This replica's state-machine tuning, for states restored from a received snapshot. */
+  readonly fileServerOptions: FileServerOptions;
+  readonly snapshots: SnapshotStore;
+  readonly snapshotPolicy: SnapshotPolicy;
   readonly tickMs: number;
   /** Receives one line per event worth logging, already prefixed `[n2 t7 leader]`. */
   readonly log: (line: string) => void;
@@ -58,17 +87,32 @@ interface ReadyRead extends PendingRead {
   readonly readIndex: LogIndex;
 }
 
+/** Snapshot-file work of a batch, done in order before its storage write. */
+type FileOp =
+  | { readonly kind: 'chunk'; readonly offset: number; readonly data: Uint8Array; readonly done: boolean }
+  | { readonly kind: 'promote'; readonly snapshot: SnapshotMeta }
+  | { readonly kind: 'discard' };
+
 /** Persist actions and the messages that must wait for them (votes and acks). */
 interface Batch {
   hardState: HardState | undefined;
-  entryOps: Array<{ truncateFrom?: LogIndex; entries: readonly LogEntry[] }>;
+  fileOps: FileOp[];
+  entryOps: LogOp[];
   sends: RaftMessage[];
+  /** A received snapshot whose last chunk this batch stores: checked once it is durable. */
+  received: SnapshotMeta | null;
+}
+
+/** A received snapshot, checked and decoded, waiting for the core to install it. */
+interface ReceivedSnapshot {
+  readonly snapshot: SnapshotMeta;
+  readonly state: FileServerState;
 }
 
 /** The identity of a request without exactly-once semantics (the plain course protocol). */
 const noSession: RequestId = { clientId: 0, sequence: 0 };
 
-const emptyBatch = (): Batch => ({ hardState: undefined, entryOps: [], sends: [] });
+const emptyBatch = (): Batch => ({ hardState: undefined, fileOps: [], entryOps: [], sends: [], received: null });
 
 /** One fsraft node: a Raft member serving the replicated file-server state machine. */
 export class RaftNode {
@@ -90,19 +134,35 @@ export class RaftNode {
   private readonly pendingReads = new Map<number, PendingRead>();
   private readyReads: ReadyRead[] = [];
 
-  private appliedIndex: LogIndex = 0;
+  private appliedIndex: LogIndex;
   private readonly leaderListeners = new Set<() => void>();
+
+  private fileServer: FileServerState;
+  /** Applied since the last snapshot (or restart), to decide when to take the next. */
+  private entriesSinceSnapshot = 0;
+  private bytesSinceSnapshot = 0;
+  /** A snapshot is being written; one at a time. */
+  private snapshotting = false;
+  /** The chunk bytes of the InstallSnapshot being stepped (the core sees only its metadata). */
+  private steppingChunk: Uint8Array | null = null;
+  private received: ReceivedSnapshot | null = null;
 
   constructor(options: RaftNodeOptions) {
     this.options = options;
     this.machine = options.machine;
+    this.fileServer = options.fileServer;
+    // The state machine starts from the snapshot the core starts from.
+    this.appliedIndex = options.machine.lastAppliedIndex;
   }
 
   /** Starts ticking and receiving. */
   async start(): Promise<void> {
-    await this.options.transport.start((message) => this.step({ type: 'Receive', message }));
+    await this.options.transport.start((message) => this.receive(message));
     this.stopTicks = this.options.clock.every(this.options.tickMs, () => this.step({ type: 'Tick' }));
-    this.log(`started with ${this.machine.lastIndex} log entries`);
+    const { baseIndex, lastIndex } = this.machine;
+    const snapshotIndex = this.machine.snapshot?.index ?? 0;
+    const entries = lastIndex > baseIndex ? `log entries ${baseIndex + 1}..${lastIndex}` : 'no log entries';
+    this.log(`started with ${entries}${snapshotIndex > 0 ? `, state from the snapshot at ${snapshotIndex}` : ''}`);
   }
 
   /** Stops ticking and fails everything that waits; in-flight writes are left to finish. */
@@ -182,6 +242,17 @@ export class RaftNode {
     });
   }
 
+  private receive(message: RaftMessage): void {
+    if (message.type !== 'InstallSnapshot') {
+      this.step({ type: 'Receive', message });
+      return;
+    }
+    // The bytes stay here; the core decides from the metadata whether and where to store them.
+    this.steppingChunk = message.data;
+    this.step({ type: 'Receive', message: { ...message, data: noBytes } });
+    this.steppingChunk = null;
+  }
+
   /** Feeds one event to the core and schedules the resulting actions. */
   private step(event: RaftEvent): void {
     if (this.stopped) return;
@@ -209,9 +280,21 @@ export class RaftNode {
       case 'PersistEntries':
         this.open.entryOps.push(action.truncateFrom === undefined ? { entries: action.entries } : { truncateFrom: action.truncateFrom, entries: action.entries });
         return;
+      case 'CompactLog':
+        // A received snapshot gets its final name, durably, before the log's record names it.
+        if (this.received?.snapshot.index === action.snapshot.index) this.open.fileOps.push({ kind: 'promote', snapshot: action.snapshot });
+        this.open.entryOps.push({ compact: { base: action.base, snapshot: action.snapshot, discardLog: action.discardLog } });
+        return;
+      case 'StoreSnapshotChunk':
+        this.storeChunk(action);
+        return;
+      case 'RestoreSnapshot':
+        this.restore(action.snapshot);
+        return;
       case 'Send':
         // Raft §10.2.1: the leader may replicate before its own write completes.
         if (action.message.type === 'AppendEntries') this.earlySends.push(action.message);
+        else if (action.message.type === 'InstallSnapshot') this.sendChunk(action.message);
         else this.open.sends.push(action.message);
         return;
       case 'Proposed':
@@ -233,7 +316,7 @@ export class RaftNode {
   private flush(): void {
     while (!this.writeInFlight) {
       const batch = this.open;
-      const needsWrite = batch.hardState !== undefined || batch.entryOps.length > 0;
+      const needsWrite = batch.hardState !== undefined || batch.entryOps.length > 0 || batch.fileOps.length > 0;
       if (!needsWrite && batch.sends.length === 0) return;
       this.open = emptyBatch();
       if (!needsWrite) {
@@ -241,8 +324,7 @@ export class RaftNode {
         continue;
       }
       this.writeInFlight = true;
-      const write: StorageWrite = batch.hardState === undefined ? { entryOps: batch.entryOps } : { hardState: batch.hardState, entryOps: batch.entryOps };
-      this.options.storage.write(write).then(
+      this.write(batch).then(
         () => this.onWritten(batch),
         (error: unknown) => this.options.onFatal(error as Error),
       );
@@ -250,13 +332,129 @@ export class RaftNode {
     }
   }
 
+  /** Snapshot-file work first, then one atomic storage write (ORDERING RULE step 1). */
+  private async write(batch: Batch): Promise<void> {
+    const snapshots = this.options.snapshots;
+    for (const op of batch.fileOps) {
+      if (op.kind === 'chunk') {
+        await snapshots.writeIncoming(op.offset, op.data);
+        if (op.done) await snapshots.finishIncoming();
+      } else if (op.kind === 'promote') {
+        await snapshots.promoteIncoming(op.snapshot);
+      } else {
+        await snapshots.discardIncoming();
+      }
+    }
+    if (batch.hardState === undefined && batch.entryOps.length === 0) return;
+    const write: StorageWrite = batch.hardState === undefined ? { entryOps: batch.entryOps } : { hardState: batch.hardState, entryOps: batch.entryOps };
+    await this.options.storage.write(write);
+  }
+
   private onWritten(batch: Batch): void {
     this.writeInFlight = false;
     if (this.stopped) return;
     this.sendAll(batch.sends);
+    const compacted = lastCompaction(batch);
+    // Only now does the log's record name the new snapshot: older files are no longer needed.
+    if (compacted !== undefined) void this.removeSnapshotsBefore(compacted.index);
+    if (batch.received !== null) void this.checkReceived(batch.received);
     const last = lastEntry(batch);
     if (last !== undefined) this.step({ type: 'Persisted', index: last.index, term: last.term });
     else this.flush();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Snapshots
+
+  /** Takes a snapshot when the log applied since the last one passes the policy's bounds. */
+  private maybeSnapshot(): void {
+    const { logEntriesMax, logBytesMax } = this.options.snapshotPolicy;
+    if (this.snapshotting || this.stopped) return;
+    if (this.entriesSinceSnapshot < logEntriesMax && this.bytesSinceSnapshot < logBytesMax) return;
+    const index = this.appliedIndex;
+    const entry = this.machine.entryAt(index);
+    if (entry === undefined || index <= (this.machine.snapshot?.index ?? 0)) return;
+    this.snapshotting = true;
+    this.entriesSinceSnapshot = 0;
+    this.bytesSinceSnapshot = 0;
+    // O(state) references, no copies of contents: clients keep being served while it is written.
+    const capture = this.fileServer.captureSnapshot();
+    const startedMs = this.options.clock.nowMs();
+    this.options.snapshots.write(index, entry.term, capture.encode(limits.snapshotPieceBytesMax)).then(
+      (snapshot) => {
+        this.snapshotting = false;
+        this.log(`snapshot at index ${index}: ${snapshot.bytes} bytes in ${Math.round(this.options.clock.nowMs() - startedMs)} ms`);
+        this.step({ type: 'SnapshotTaken', snapshot });
+      },
+      (error: unknown) => {
+        // Nothing is lost: the log still holds everything; the next bound tries again.
+        this.snapshotting = false;
+        this.log(`snapshot at index ${index} failed: ${(error as Error).message}`);
+      },
+    );
+  }
+
+  private async removeSnapshotsBefore(index: LogIndex): Promise<void> {
+    try {
+      await this.options.snapshots.removeOlderThan(index);
+    } catch (error) {
+      this.log(`removing snapshots before ${index} failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** Fills an InstallSnapshot chunk from the snapshot file and sends it. */
+  private sendChunk(message: InstallSnapshot): void {
+    this.options.snapshots.readChunk(message.lastIncludedIndex, message.offset, message.length).then(
+      (data) => {
+        if (this.stopped) return;
+        if (data === null) this.step({ type: 'SnapshotUnavailable', to: message.to, index: message.lastIncludedIndex });
+        else this.options.transport.send({ ...message, data });
+      },
+      (error: unknown) => this.log(`reading snapshot ${message.lastIncludedIndex} for n${message.to} failed: ${(error as Error).message}`),
+    );
+  }
+
+  private storeChunk(action: Extract<RaftAction, { type: 'StoreSnapshotChunk' }>): void {
+    const data = this.steppingChunk;
+    assert(data !== null && data.length === action.length, 'StoreSnapshotChunk outside the InstallSnapshot it belongs to');
+    this.open.fileOps.push({ kind: 'chunk', offset: action.offset, data, done: action.done });
+    if (action.done) this.open.received = action.snapshot;
+  }
+
+  /**
+   * The last chunk is durable: check the whole file and decode the state machine from it, then
+   * tell the core. A bad file is thrown away and the leader sends it again.
+   */
+  private async checkReceived(snapshot: SnapshotMeta): Promise<void> {
+    let state: FileServerState | null = null;
+    try {
+      const check = await this.options.snapshots.checkIncoming(snapshot);
+      if (check.ok) state = FileServerState.fromSnapshot(check.body, this.options.fileServerOptions);
+      else this.log(`received snapshot at ${snapshot.index} is unusable: ${check.error}`);
+    } catch (error) {
+      this.log(`received snapshot at ${snapshot.index} is unusable: ${(error as Error).message}`);
+    }
+    if (this.stopped) return;
+    this.received = state === null ? null : { snapshot, state };
+    this.step({ type: 'SnapshotReceived', snapshot, valid: state !== null });
+    if (this.received !== null || state === null) {
+      // Not installed (everything in it is already committed here) or unusable: drop the file.
+      this.received = null;
+      this.open.fileOps.push({ kind: 'discard' });
+      this.flush();
+    }
+  }
+
+  /** Replaces the state machine by the received snapshot (the core installed it). */
+  private restore(snapshot: SnapshotMeta): void {
+    const received = this.received;
+    assert(received !== null && received.snapshot.index === snapshot.index, `RestoreSnapshot at ${snapshot.index} without that snapshot received`);
+    this.received = null;
+    this.fileServer = received.state;
+    this.appliedIndex = snapshot.index;
+    this.entriesSinceSnapshot = 0;
+    this.bytesSinceSnapshot = 0;
+    this.log(`installed snapshot at index ${snapshot.index} (${snapshot.bytes} bytes) from the leader`);
   }
 
   private sendAll(messages: readonly RaftMessage[]): void {
@@ -346,6 +544,8 @@ export class RaftNode {
     for (const entry of entries) {
       assert(entry.index === this.appliedIndex + 1, `apply gap: applied ${this.appliedIndex}, got ${entry.index}`);
       this.appliedIndex = entry.index;
+      this.entriesSinceSnapshot++;
+      this.bytesSinceSnapshot += entry.data.byteLength;
       const result = entry.type === EntryType.Command ? this.applyCommand(entry) : undefined;
       const waiter = this.appended.get(entry.index);
       if (waiter === undefined) continue;
@@ -353,6 +553,7 @@ export class RaftNode {
       if (waiter.term === entry.term && result !== undefined) waiter.resolve(result);
       else waiter.reject(new OutcomeUnknownError('another leader overwrote the entry'));
     }
+    this.maybeSnapshot();
   }
 
   private applyCommand(entry: LogEntry): FsResult | undefined {
@@ -362,7 +563,7 @@ export class RaftNode {
       this.log(`skipping undecodable entry ${entry.index}: ${decoded.error}`);
       return undefined;
     }
-    return this.options.fileServer.apply(decoded.request);
+    return this.fileServer.apply(decoded.request);
   }
 
   private serveReadyReads(): void {
@@ -370,7 +571,7 @@ export class RaftNode {
     const waiting: ReadyRead[] = [];
     const nowMs = this.options.clock.nowMs();
     for (const read of this.readyReads) {
-      if (read.readIndex <= this.appliedIndex) read.resolve(this.options.fileServer.query(read.query, nowMs));
+      if (read.readIndex <= this.appliedIndex) read.resolve(this.fileServer.query(read.query, nowMs));
       else waiting.push(read);
     }
     this.readyReads = waiting;
@@ -381,11 +582,23 @@ export class RaftNode {
   }
 }
 
+const noBytes = new Uint8Array(0);
+
 function lastEntry(batch: Batch): LogEntry | undefined {
   for (let position = batch.entryOps.length - 1; position >= 0; position--) {
-    const entries = batch.entryOps[position]?.entries ?? [];
-    const last = entries[entries.length - 1];
+    const op = batch.entryOps[position]!;
+    if ('compact' in op) continue;
+    const last = op.entries[op.entries.length - 1];
     if (last !== undefined) return last;
+  }
+  return undefined;
+}
+
+/** The snapshot of the batch's last compaction, if it has one. */
+function lastCompaction(batch: Batch): SnapshotMeta | undefined {
+  for (let position = batch.entryOps.length - 1; position >= 0; position--) {
+    const op = batch.entryOps[position]!;
+    if ('compact' in op) return op.compact.snapshot;
   }
   return undefined;
 }

@@ -5,7 +5,13 @@
  *   'h'                       the hard state record (log_entry_codec.ts)
  *   'e' + u64 big-endian index one log entry record; big-endian so that LevelDB's byte order is
  *                             index order and the log is one contiguous key range
- * Other first bytes are reserved (snapshot metadata will live under 's').
+ *   's'                       the snapshot record (log_entry_codec.ts): the latest snapshot and
+ *                             the log's base; absent until the first snapshot
+ * Other first bytes are reserved.
+ *
+ * Compaction: the snapshot record and the deletion of the entries it covers are one batch, so
+ * the stored log always starts right after the recorded base. The record is the commit point
+ * of a snapshot: a snapshot file it does not name is a leftover (see snapshot_store.ts).
  *
  * Durability: every write() is ONE LevelDB batch written with `sync: true` (fdatasync of the
  * LevelDB log before the promise resolves), so a crash leaves either all or none of a batch:
@@ -19,17 +25,27 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Level } from 'level';
 import { dataViewOf, readU64, writeU64 } from '../codec/binary.js';
-import { decodeHardState, decodeLogEntry, encodeHardState, encodeLogEntry } from '../codec/log_entry_codec.js';
-import type { HardState, LogEntry, RaftInitialState } from '../raft/types.js';
+import {
+  decodeHardState,
+  decodeLogEntry,
+  decodeSnapshotRecord,
+  encodeHardState,
+  encodeLogEntry,
+  encodeSnapshotRecord,
+  type SnapshotRecord,
+} from '../codec/log_entry_codec.js';
+import type { HardState, LogBase, LogEntry, RaftInitialState } from '../raft/types.js';
 import { assert } from '../util/assert.js';
 import type { LogIndex, Term } from '../util/types.js';
 import { StorageCorruptError } from './raft_storage.js';
-import type { RaftStorage, StorageWrite } from './raft_storage.js';
+import { isCompactOp, type CompactOp, type RaftStorage, type StorageWrite } from './raft_storage.js';
 
 const keyPrefixHardState = 0x68; // 'h'
 const keyPrefixEntry = 0x65; // 'e'
+const keyPrefixSnapshot = 0x73; // 's'
 const entryKeyBytes = 9;
 const hardStateKey = Uint8Array.of(keyPrefixHardState);
+const snapshotKey = Uint8Array.of(keyPrefixSnapshot);
 /** The entry key range: every key starting with 'e', i.e. ['e', 'f'). */
 const entryKeyRange = { gte: Uint8Array.of(keyPrefixEntry), lt: Uint8Array.of(keyPrefixEntry + 1) } as const;
 
@@ -62,6 +78,10 @@ export class StorageWriteError extends Error {
 }
 
 type Database = Level<Uint8Array, Uint8Array>;
+/** classic-level's manual compaction of a key range (LevelDB CompactRange). */
+interface CompactableDatabase {
+  compactRange(start: Uint8Array, end: Uint8Array): Promise<void>;
+}
 type BatchOperation =
   | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
   | { readonly type: 'del'; readonly key: Uint8Array };
@@ -84,10 +104,14 @@ export class LevelRaftStorage implements RaftStorage {
   /** The absolute path of the database directory, for error messages. */
   readonly directory: string;
   private readonly db: Database;
-  /** The index of the last stored entry; null until load() has read the log. */
+  /** The index of the last stored entry (the base when none); null until load() has read the log. */
   private lastIndex: LogIndex | null = null;
+  /** The last compacted index: stored entries start after it. */
+  private baseIndex: LogIndex = 0;
   private writing = false;
   private failed = false;
+  /** A LevelDB compaction of the deleted log prefix in progress, if any (see reclaimCompacted). */
+  private reclaiming: Promise<void> | null = null;
 
   private constructor(directory: string, db: Database) {
     this.directory = directory;
@@ -127,23 +151,37 @@ export class LevelRaftStorage implements RaftStorage {
   }
 
   /**
-   * Reads the hard state (term 0, no vote if never written) and the whole log, verifying every
-   * checksum, that indexes run contiguously from 1, that terms never decrease, and that no entry
-   * is newer than currentTerm. Throws StorageCorruptError naming the directory and key on damage.
+   * Reads the hard state (term 0, no vote if never written), the snapshot record and the log
+   * after its base, verifying every checksum, that indexes run contiguously from the base, that
+   * terms never decrease, that the log reaches the snapshot, and that no entry is newer than
+   * currentTerm. Throws StorageCorruptError naming the directory and key on damage.
    */
   async load(): Promise<RaftInitialState> {
     assert(!this.writing, 'load() while a write() is in flight');
     const hardState = await this.loadHardState();
-    // With snapshots, the expected first index becomes the snapshot's last index + 1.
-    const entries = await this.loadEntries(1);
+    const record = await this.loadSnapshotRecord();
+    const base: LogBase = record?.base ?? { index: 0, term: 0 };
+    const entries = await this.loadEntries(base);
     const last = entries[entries.length - 1];
+    const lastIndex = last?.index ?? base.index;
     if (last !== undefined && last.term > hardState.currentTerm) {
       // A node adopts a term before it accepts entries from that term's leader, in the same or an
       // earlier batch; a log newer than currentTerm means the hard state record was lost.
       throw this.corrupt(`log entry ${last.index} has term ${last.term}, above the stored currentTerm ${hardState.currentTerm}`);
     }
-    this.lastIndex = last?.index ?? 0;
-    return { hardState, entries };
+    if (record !== undefined) this.checkSnapshotInLog(record, entries, lastIndex);
+    this.lastIndex = lastIndex;
+    this.baseIndex = base.index;
+    if (record === undefined) return { hardState, entries };
+    return { hardState, snapshot: record.snapshot, base, entries };
+  }
+
+  /** The snapshot's index must be the base or a stored entry of the snapshot's term. */
+  private checkSnapshotInLog(record: SnapshotRecord, entries: readonly LogEntry[], lastIndex: LogIndex): void {
+    const { snapshot, base } = record;
+    if (snapshot.index > lastIndex) throw this.corrupt(`snapshot record (key "s") names index ${snapshot.index}, but the log ends at ${lastIndex}`);
+    const term = snapshot.index === base.index ? base.term : entries[snapshot.index - base.index - 1]!.term;
+    if (term !== snapshot.term) throw this.corrupt(`snapshot record (key "s") names term ${snapshot.term} at index ${snapshot.index}, the log has term ${term}`);
   }
 
   /**
@@ -161,7 +199,7 @@ export class LevelRaftStorage implements RaftStorage {
     // After a failed batch we do not know what reached the disk; appending more could leave a gap.
     assert(!this.failed, `${this.directory}: write() after a failed write`);
     const operations: BatchOperation[] = [];
-    const lastIndex = this.appendEntryOperations(write, this.lastIndex, operations);
+    const { lastIndex, baseIndex } = this.logOperations(write, operations);
     if (write.hardState !== undefined) {
       operations.push({ type: 'put', key: hardStateKey, value: encodeHardState(write.hardState) });
     }
@@ -175,23 +213,51 @@ export class LevelRaftStorage implements RaftStorage {
     } finally {
       this.writing = false;
     }
+    const compacted = baseIndex > this.baseIndex;
     this.lastIndex = lastIndex;
+    this.baseIndex = baseIndex;
+    if (compacted) this.reclaimCompacted(baseIndex);
   }
 
   /** Closes the database, releasing its lock. */
   async close(): Promise<void> {
+    await this.reclaiming;
     await this.db.close();
   }
 
-  /** Translates entryOps into batch operations; returns the last index after them. */
-  private appendEntryOperations(write: StorageWrite, lastIndexBefore: LogIndex, operations: BatchOperation[]): LogIndex {
-    let lastIndex = lastIndexBefore;
+  /**
+   * LevelDB keeps deleted entries (and their tombstones) in its files until a compaction reaches
+   * them, so the on-disk size would creep up with every log compaction. Compacting the deleted
+   * key range in the background reclaims it, keeping the disk flat. One at a time: the next one
+   * covers whatever was deleted meanwhile. A failure only leaves the space for LevelDB's own
+   * compactions, so it is not an error.
+   */
+  private reclaimCompacted(baseIndex: LogIndex): void {
+    // The `level` package's types leave out classic-level's compactRange, which Node's backend has.
+    const db = this.db as unknown as Partial<CompactableDatabase>;
+    if (this.reclaiming !== null || db.compactRange === undefined) return;
+    this.reclaiming = db
+      .compactRange(entryKey(1), entryKey(baseIndex))
+      .catch(() => undefined)
+      .finally(() => {
+        this.reclaiming = null;
+      });
+  }
+
+  /** Translates entryOps into batch operations; returns the last and base indexes after them. */
+  private logOperations(write: StorageWrite, operations: BatchOperation[]): { lastIndex: LogIndex; baseIndex: LogIndex } {
+    let lastIndex = this.lastIndex!;
+    let baseIndex = this.baseIndex;
     for (const entryOp of write.entryOps) {
+      if (isCompactOp(entryOp)) {
+        ({ lastIndex, baseIndex } = this.compactOperations(entryOp, lastIndex, baseIndex, operations));
+        continue;
+      }
       const truncateFrom = entryOp.truncateFrom;
       if (truncateFrom !== undefined) {
         assert(
-          Number.isSafeInteger(truncateFrom) && truncateFrom >= 1 && truncateFrom <= lastIndex + 1,
-          `${this.directory}: truncateFrom ${truncateFrom} outside 1..${lastIndex + 1}`,
+          Number.isSafeInteger(truncateFrom) && truncateFrom > baseIndex && truncateFrom <= lastIndex + 1,
+          `${this.directory}: truncateFrom ${truncateFrom} outside ${baseIndex + 1}..${lastIndex + 1}`,
         );
         for (let index = truncateFrom; index <= lastIndex; index++) operations.push({ type: 'del', key: entryKey(index) });
         lastIndex = truncateFrom - 1;
@@ -203,7 +269,21 @@ export class LevelRaftStorage implements RaftStorage {
         lastIndex = entry.index;
       }
     }
-    return lastIndex;
+    return { lastIndex, baseIndex };
+  }
+
+  /**
+   * Deletes the entries up to the new base (every entry with `discardLog`) and records the
+   * snapshot, in the same batch, so the stored log always starts right after the recorded base.
+   */
+  private compactOperations(op: CompactOp, lastIndexBefore: LogIndex, baseIndexBefore: LogIndex, operations: BatchOperation[]): { lastIndex: LogIndex; baseIndex: LogIndex } {
+    const { base, snapshot, discardLog } = op.compact;
+    assert(base.index >= baseIndexBefore, `${this.directory}: compaction to ${base.index} below the base ${baseIndexBefore}`);
+    assert(discardLog || base.index <= lastIndexBefore, `${this.directory}: compaction to ${base.index} beyond the log's end ${lastIndexBefore}`);
+    const deleteThrough = discardLog ? lastIndexBefore : base.index;
+    for (let index = baseIndexBefore + 1; index <= deleteThrough; index++) operations.push({ type: 'del', key: entryKey(index) });
+    operations.push({ type: 'put', key: snapshotKey, value: encodeSnapshotRecord({ snapshot, base }) });
+    return { lastIndex: discardLog ? base.index : lastIndexBefore, baseIndex: base.index };
   }
 
   private async loadHardState(): Promise<HardState> {
@@ -214,14 +294,23 @@ export class LevelRaftStorage implements RaftStorage {
     return decoded.value;
   }
 
+  private async loadSnapshotRecord(): Promise<SnapshotRecord | undefined> {
+    const stored = await this.readOrCorrupt(() => this.db.get(snapshotKey), 'snapshot record (key "s")');
+    if (stored === undefined) return undefined;
+    const decoded = decodeSnapshotRecord(plainBytes(stored));
+    if (!decoded.ok) throw this.corrupt(`snapshot record (key "s"): ${decoded.error}`);
+    return decoded.value;
+  }
+
   /**
    * Reads every entry key in order and checks each against its predecessor. The first problem
    * throws; tail recovery (dropping a torn last entry) would instead stop at it and truncate.
    */
-  private async loadEntries(firstIndex: LogIndex): Promise<LogEntry[]> {
+  private async loadEntries(base: LogBase): Promise<LogEntry[]> {
     const entries: LogEntry[] = [];
+    const firstIndex = base.index + 1;
     let expectedIndex = firstIndex;
-    let previousTerm: Term = 0;
+    let previousTerm: Term = base.term;
     const iterator = this.db.iterator(entryKeyRange);
     try {
       for (;;) {

@@ -66,4 +66,16 @@ export const limits = {
   fuseUnmountAttemptsMax: 20,
   /** Pause between two unmount attempts of a busy mount. */
   fuseUnmountRetryMs: 500,
+  /** Snapshot bytes in one InstallSnapshot chunk (Raft §7); well below messageBytesMax. */
+  snapshotChunkBytesMax: 1024 * 1024,
+  /** InstallSnapshot chunks in flight to one follower: enough to keep a link busy, few enough not to crowd out other traffic. */
+  snapshotChunksInflightMax: 4,
+  /** Largest snapshot file a node accepts from a leader (a forged size must not be believed); it is checked in memory. */
+  snapshotBytesMax: 2 * 1024 * 1024 * 1024,
+  /** Bytes the state machine serializes per piece while a snapshot is written; the event loop runs between pieces. */
+  snapshotPieceBytesMax: 256 * 1024,
+  /** Snapshot bytes written between fsyncs while a snapshot is written, so no single fsync holds the disk long. */
+  snapshotSyncBytes: 4 * 1024 * 1024,
+  /** Older snapshot files kept open for followers still being sent one (files are deleted from disk at once). */
+  snapshotFilesOpenMax: 4,
 } as const;

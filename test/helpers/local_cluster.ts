@@ -33,6 +33,8 @@ export interface LocalClusterOptions {
   readonly nodeCount?: number;
   readonly timing?: LocalTiming;
   readonly contentBytesMax?: number;
+  /** The config's "snapshot" block (when nodes snapshot and compact); unset fields are the node's defaults. */
+  readonly snapshot?: { readonly logEntriesMax?: number; readonly logBytesMax?: number; readonly keepEntries?: number };
   /** A node that prints no readiness line within this long fails `start`. Default 30 s. */
   readonly readyTimeoutMs?: number;
   /** Lines of output kept per node (older ones are dropped). Default 5000. */
@@ -143,7 +145,7 @@ export class LocalCluster {
   /** The generated config file. */
   readonly configFile: string;
   readonly nodes: readonly LocalNodeInfo[];
-  private readonly options: Required<Omit<LocalClusterOptions, 'timing' | 'contentBytesMax'>> & LocalClusterOptions;
+  private readonly options: Required<Omit<LocalClusterOptions, 'timing' | 'contentBytesMax' | 'snapshot'>> & LocalClusterOptions;
   private readonly running = new Map<number, RunningNode>();
   private readonly outputs = new Map<number, LineRing>();
   private readonly crashes: Array<{ id: number } & ExitInfo> = [];
@@ -186,6 +188,7 @@ export class LocalCluster {
     };
     if (this.options.timing !== undefined) config['timing'] = this.options.timing;
     if (this.options.contentBytesMax !== undefined) config['contentBytesMax'] = this.options.contentBytesMax;
+    if (this.options.snapshot !== undefined) config['snapshot'] = this.options.snapshot;
     writeFileSync(this.configFile, `${JSON.stringify(config, null, 2)}\n`);
   }
 

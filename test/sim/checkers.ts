@@ -82,13 +82,27 @@ export class LogMatching {
 export class AppliedSequence {
   /** The global sequence: entry at index k + 1 is `entries[k]`. */
   readonly entries: LogEntry[] = [];
+  /** digests[k]: the simulated state machine after the first k entries (see digestStep). */
+  private readonly digests: number[] = [0];
+
+  constructor(private readonly digestStep: (digest: number, entry: LogEntry) => number) {}
+
+  /** The state of a state machine that applied the first `index` entries. */
+  digestAt(index: LogIndex): number {
+    const digest = this.digests[index];
+    if (digest === undefined) throw new SimViolation('snapshot', `state at ${index} asked, only ${this.entries.length} entries applied`);
+    return digest;
+  }
 
   observe(node: NodeId, appliedCount: number, entry: LogEntry): void {
     if (entry.index !== appliedCount + 1) {
       throw new SimViolation('apply order', `n${node} applied index ${entry.index} after ${appliedCount}`);
     }
     const known = this.entries[entry.index - 1];
-    if (known === undefined) this.entries.push(entry);
+    if (known === undefined) {
+      this.entries.push(entry);
+      this.digests.push(this.digestStep(this.digests[this.digests.length - 1]!, entry));
+    }
     else if (!sameEntry(known, entry)) {
       throw new SimViolation('state machine safety', `n${node} applied ${describe(entry)}, another node ${describe(known)}`);
     }
@@ -97,10 +111,12 @@ export class AppliedSequence {
 
 /**
  * Leader Completeness (Figure 3, §5.4): a leader's log holds every committed entry. Checked when a
- * node becomes leader, against the entries some node has already applied (all committed).
+ * node becomes leader, against the entries some node has already applied (all committed); the
+ * entries up to its compacted base are in its snapshot, which must not be beyond them.
  */
-export function checkLeaderCompleteness(node: NodeId, entryAt: (index: LogIndex) => LogEntry | undefined, committed: readonly LogEntry[]): void {
-  for (const entry of committed) {
+export function checkLeaderCompleteness(node: NodeId, baseIndex: LogIndex, entryAt: (index: LogIndex) => LogEntry | undefined, committed: readonly LogEntry[]): void {
+  if (baseIndex > committed.length) throw new SimViolation('leader completeness', `new leader n${node} compacted to ${baseIndex}, only ${committed.length} entries applied`);
+  for (const entry of committed.slice(baseIndex)) {
     const held = entryAt(entry.index);
     if (held === undefined || held.term !== entry.term) {
       throw new SimViolation('leader completeness', `new leader n${node} lacks committed ${describe(entry)}`);

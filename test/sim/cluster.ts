@@ -9,7 +9,7 @@ import { SeededRandom } from '../../src/util/prng.js';
 import type { LogIndex, NodeId, Term } from '../../src/util/types.js';
 import { AppliedSequence, ElectionSafety, LogMatching, SimViolation, bytesEqual, checkLeaderCompleteness } from './checkers.js';
 import { SimNetwork, type NetworkFaults } from './sim_network.js';
-import { SimNode, type DiskTiming, type NodeEffects } from './sim_node.js';
+import { SimNode, digestStep, type DiskTiming, type NodeEffects, type SnapshotTiming } from './sim_node.js';
 
 /** The knobs of one simulation run. */
 export interface SimConfig {
@@ -19,6 +19,7 @@ export interface SimConfig {
   readonly raft: Omit<RaftOptions, 'id' | 'members'>;
   readonly network: NetworkFaults;
   readonly disk: DiskTiming;
+  readonly snapshot: SnapshotTiming;
   readonly crashPerTick: number;
   readonly restartDelayTicksMax: number;
   /** Probability that a crash is allowed to take down a third node (majority loss in a 5-node cluster). */
@@ -47,6 +48,8 @@ export interface SimStats {
   rejectedOverloaded: number;
   /** Ticks of the chaotic phase in which no node was leader. */
   leaderlessTicks: number;
+  snapshotsTaken: number;
+  snapshotsInstalled: number;
 }
 
 /** A proposal waiting for its leader to apply it. */
@@ -76,6 +79,10 @@ export function randomConfig(random: SeededRandom, ticks: number): SimConfig {
       inflightAppendsMax: integer(1, 4),
       pendingProposalsMax: integer(8, 64),
       pendingReadsMax: integer(2, 16),
+      compactionKeepEntries: integer(0, 20),
+      snapshotChunkBytesMax: integer(16, 256),
+      snapshotChunksInflightMax: integer(1, 3),
+      snapshotRetransmitTicks: integer(5, 30),
     },
     network: {
       dropRate: between(0, 0.1),
@@ -85,6 +92,13 @@ export function randomConfig(random: SeededRandom, ticks: number): SimConfig {
       longDelayTicksMax: 60,
     },
     disk: { stallRate: between(0, 0.05), stallTicksMax: 40 },
+    // One seed in five never snapshots, so the plain log path keeps its coverage.
+    snapshot: {
+      everyEntries: random.nextFloat() < 0.2 ? 0 : integer(4, 60),
+      writeTicksMax: integer(1, 20),
+      paddingBytesMax: integer(0, 800),
+      corruptRate: between(0, 0.1),
+    },
     crashPerTick: between(0, 0.015),
     restartDelayTicksMax: integer(5, 100),
     majorityLossRate: 0.1,
@@ -108,7 +122,7 @@ export class SimCluster implements NodeEffects {
   private readonly members: NodeId[];
   private readonly electionSafety = new ElectionSafety();
   private readonly logMatching = new LogMatching();
-  private readonly applied = new AppliedSequence();
+  private readonly applied = new AppliedSequence(digestStep);
   private readonly proposals = new Map<NodeId, Map<LogIndex, PendingProposal>>();
   private readonly reads = new Map<number, PendingRead>();
   /** Acknowledged commands and the index each was acknowledged at. */
@@ -129,8 +143,8 @@ export class SimCluster implements NodeEffects {
     this.trace = trace ? [] : null;
     this.members = Array.from({ length: config.nodeCount }, (_, k) => k + 1);
     this.network = new SimNetwork(random, { ...config.network });
-    this.nodes = this.members.map((id) => new SimNode(id, random, this, config.disk));
-    this.stats = { ticks: 0, proposed: 0, acknowledged: 0, readsServed: 0, readsFailed: 0, crashes: 0, partitions: 0, termsWithLeader: 0, committed: 0, messages: 0, rejectedNotLeader: 0, rejectedOverloaded: 0, leaderlessTicks: 0 };
+    this.nodes = this.members.map((id) => new SimNode(id, random, this, config.disk, config.snapshot));
+    this.stats = emptyStats();
     for (const node of this.nodes) this.startNode(node);
   }
 
@@ -142,6 +156,8 @@ export class SimCluster implements NodeEffects {
     this.stats.termsWithLeader = this.electionSafety.termsWithLeader;
     this.stats.committed = this.applied.entries.length;
     this.stats.messages = this.network.sentCount;
+    this.stats.snapshotsTaken = this.nodes.reduce((sum, node) => sum + node.snapshotsTaken, 0);
+    this.stats.snapshotsInstalled = this.nodes.reduce((sum, node) => sum + node.snapshotsInstalled, 0);
     return this.stats;
   }
 
@@ -170,7 +186,7 @@ export class SimCluster implements NodeEffects {
     const options: RaftOptions = { ...this.config.raft, id: node.id, members: this.members };
     node.start(options, this.random);
     this.proposals.set(node.id, new Map());
-    this.note(`n${node.id} starts (incarnation ${node.incarnation}, ${node.disk.entries.length} entries, term ${node.disk.hardState.currentTerm})`);
+    this.note(`n${node.id} starts (incarnation ${node.incarnation}, snapshot ${node.disk.snapshot?.index ?? 0}, entries ${node.disk.base.index + 1}..${node.disk.lastIndex}, term ${node.disk.hardState.currentTerm})`);
   }
 
   private maybeCrash(): void {
@@ -264,7 +280,10 @@ export class SimCluster implements NodeEffects {
     });
   }
 
-  /** Logs and applied sequences agree, and every acknowledged command is in them exactly once. */
+  /**
+   * Logs (after each node's compacted base), state machines and applied sequences agree, and
+   * every acknowledged command is in them exactly once.
+   */
   private checkFinal(): void {
     const sequence = this.applied.entries;
     for (const node of this.nodes) {
@@ -272,7 +291,10 @@ export class SimCluster implements NodeEffects {
       if (machine.lastIndex !== sequence.length) {
         throw new SimViolation('convergence', `n${node.id} has ${machine.lastIndex} entries, ${sequence.length} applied`);
       }
-      for (const entry of sequence) {
+      if (node.digest !== this.applied.digestAt(node.appliedCount)) {
+        throw new SimViolation('convergence', `n${node.id} state machine differs from the applied sequence at ${node.appliedCount}`);
+      }
+      for (const entry of sequence.slice(machine.baseIndex)) {
         const held = machine.entryAt(entry.index)!;
         if (held.term !== entry.term || !bytesEqual(held.data, entry.data)) {
           throw new SimViolation('convergence', `n${node.id} log differs at index ${entry.index}`);
@@ -345,14 +367,14 @@ export class SimCluster implements NodeEffects {
 
   private roleChanged(node: SimNode, action: Extract<RaftAction, { type: 'RoleChanged' }>): void {
     const machine = node.machine!;
-    if (action.role === 'leader') checkLeaderCompleteness(node.id, (index) => machine.entryAt(index), this.applied.entries);
+    if (action.role === 'leader') checkLeaderCompleteness(node.id, machine.baseIndex, (index) => machine.entryAt(index), this.applied.entries);
     if (this.trace !== null) this.note(`n${node.id} ${action.role} t${action.term} leader n${action.leaderId} last ${machine.lastIndex} commit ${machine.commitIndex}`);
   }
 
   private observeAppended(node: SimNode, entries: readonly LogEntry[]): void {
     const machine = node.machine!;
     for (const entry of entries) {
-      const prevTerm = entry.index === 1 ? 0 : machine.entryAt(entry.index - 1)!.term;
+      const prevTerm = entry.index - 1 === machine.baseIndex ? machine.baseTerm : machine.entryAt(entry.index - 1)!.term;
       this.logMatching.observe(node.id, entry, prevTerm);
     }
   }
@@ -375,6 +397,7 @@ export class SimCluster implements NodeEffects {
     for (const entry of entries) {
       this.applied.observe(node.id, node.appliedCount, entry);
       node.appliedCount++;
+      node.digest = digestStep(node.digest, entry);
       const proposal = pending.get(entry.index);
       if (proposal === undefined) continue;
       pending.delete(entry.index);
@@ -384,6 +407,16 @@ export class SimCluster implements NodeEffects {
       this.ackedIndexMax = Math.max(this.ackedIndexMax, entry.index);
       this.stats.acknowledged++;
     }
+  }
+
+  /**
+   * A state machine restored from a snapshot must equal the state of the applied sequence at the
+   * snapshot's index: a snapshot of the wrong state, or installed at the wrong index, fails here.
+   */
+  restored(node: SimNode, index: LogIndex, digest: number, how: 'start' | 'install'): void {
+    this.note(`n${node.id} state from snapshot at ${index} (${how})`);
+    if (index > this.applied.entries.length) throw new SimViolation('snapshot', `n${node.id} restored a snapshot at ${index}, only ${this.applied.entries.length} entries were ever applied`);
+    if (digest !== this.applied.digestAt(index)) throw new SimViolation('snapshot', `n${node.id} restored (${how}) a state that differs from the applied state at ${index}`);
   }
 
   notify(node: SimNode, action: RaftAction): void {
@@ -431,10 +464,15 @@ export class SimCluster implements NodeEffects {
       .map((node) => {
         const machine = node.machine;
         if (machine === null) return `n${node.id}: down`;
-        return `n${node.id}: ${machine.role} t${machine.currentTerm} leader n${machine.leaderId} last ${machine.lastIndex}/t${machine.lastTerm} commit ${machine.commitIndex} applied ${node.appliedCount}${node.idle ? '' : ' writing'}`;
+        return `n${node.id}: ${machine.role} t${machine.currentTerm} leader n${machine.leaderId} base ${machine.baseIndex} last ${machine.lastIndex}/t${machine.lastTerm} commit ${machine.commitIndex} applied ${node.appliedCount}${node.idle ? '' : ' writing'}`;
       })
       .join('; ');
   }
+}
+
+/** All-zero statistics, to sum seeds into. */
+export function emptyStats(): SimStats {
+  return { ticks: 0, proposed: 0, acknowledged: 0, readsServed: 0, readsFailed: 0, crashes: 0, partitions: 0, termsWithLeader: 0, committed: 0, messages: 0, rejectedNotLeader: 0, rejectedOverloaded: 0, leaderlessTicks: 0, snapshotsTaken: 0, snapshotsInstalled: 0 };
 }
 
 /** The outcome of one seed. */

@@ -11,7 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import test from 'tape';
-import { runSeed, type SeedResult, type SimStats } from './cluster.js';
+import { emptyStats, runSeed, type SeedResult, type SimStats } from './cluster.js';
 import type { WorkerTask } from './sim_worker.js';
 
 const seedCount = Number(process.env['SIM_SEEDS'] ?? 300);
@@ -47,8 +47,8 @@ async function runAll(): Promise<SeedResult[]> {
   return seeds.map((seed) => runSeed(seed, ticks, tracing));
 }
 
-test(`simulation: ${seeds.length} seeds keep Figure 3 safety, durable acknowledgements and linearizable reads (Raft §5, thesis §6.4, §9.6)`, async (t) => {
-  const totals: SimStats = { ticks: 0, proposed: 0, acknowledged: 0, readsServed: 0, readsFailed: 0, crashes: 0, partitions: 0, termsWithLeader: 0, committed: 0, messages: 0, rejectedNotLeader: 0, rejectedOverloaded: 0, leaderlessTicks: 0 };
+test(`simulation: ${seeds.length} seeds keep Figure 3 safety, durable acknowledgements, linearizable reads and exact snapshot restores (Raft §5, §7, thesis §6.4, §9.6)`, async (t) => {
+  const totals: SimStats = emptyStats();
   const startedMs = performance.now();
   const results = await runAll();
   let failures = 0;
@@ -65,6 +65,7 @@ test(`simulation: ${seeds.length} seeds keep Figure 3 safety, durable acknowledg
   t.comment(
     `${seeds.length} seeds × ${ticks} ticks in ${elapsedMs} ms: ${totals.messages} messages, ${totals.acknowledged}/${totals.proposed} commands acknowledged, ` +
       `${totals.committed} entries committed, ${totals.readsServed} reads served, ${totals.readsFailed} failed, ${totals.crashes} crashes, ` +
-      `${totals.partitions} partitions, ${totals.termsWithLeader} terms with a leader, ${totals.leaderlessTicks} leaderless ticks`,
+      `${totals.partitions} partitions, ${totals.termsWithLeader} terms with a leader, ${totals.leaderlessTicks} leaderless ticks, ` +
+      `${totals.snapshotsTaken} snapshots taken, ${totals.snapshotsInstalled} installed from a leader`,
   );
 });

@@ -302,3 +302,64 @@ async function rejectsWith(t: test.Test, promise: Promise<unknown>, fragment: st
     t.ok(error instanceof AssertionFailure && error.message.includes(fragment), `${what}: ${(error as Error).message}`);
   }
 }
+
+test('level storage: a compaction records the snapshot and deletes the entries up to its base in one batch (§7)', async (t) => {
+  const directory = await tempDirectory(t);
+  await seed(t, directory, [1, 1, 2, 2, 2, 3], 3);
+  const storage = await openStorage(t, directory);
+  await storage.load();
+  const snapshot = { index: 5, term: 2, bytes: 100 };
+  await storage.write({ entryOps: [{ compact: { base: { index: 3, term: 2 }, snapshot, discardLog: false } }, { entries: [entry(7, 3)] }] });
+  await storage.close();
+  const state = await reload(t, directory);
+  t.deepEqual(state.snapshot, snapshot);
+  t.deepEqual(state.base, { index: 3, term: 2 });
+  t.deepEqual(state.entries.map((e) => e.index), [4, 5, 6, 7]);
+  await tamper(directory, async (db) => {
+    const keys: number[] = [];
+    for await (const key of db.keys({ gte: Uint8Array.of(0x65), lt: Uint8Array.of(0x66) })) keys.push(key[8]!);
+    t.deepEqual(keys, [4, 5, 6, 7], 'entries 1..3 are gone from disk too');
+  });
+  t.end();
+});
+
+test('level storage: an installed snapshot that discards the log leaves only entries after it', async (t) => {
+  const directory = await tempDirectory(t);
+  await seed(t, directory, [1, 1, 2], 4);
+  const storage = await openStorage(t, directory);
+  await storage.load();
+  const snapshot = { index: 10, term: 4, bytes: 100 };
+  await storage.write({ entryOps: [{ compact: { base: { index: 10, term: 4 }, snapshot, discardLog: true } }, { entries: [entry(11, 4)] }] });
+  await storage.close();
+  const state = await reload(t, directory);
+  t.deepEqual([state.snapshot, state.base, state.entries.map((e) => e.index)], [snapshot, { index: 10, term: 4 }, [11]]);
+  t.end();
+});
+
+/** Entries 1..3 with a snapshot at 2 and the log compacted through 1. */
+async function seedCompacted(t: test.Test, directory: string): Promise<void> {
+  await seed(t, directory, [1, 1, 2], 4);
+  const storage = await openStorage(t, directory);
+  await storage.load();
+  await storage.write({ entryOps: [{ compact: { base: { index: 1, term: 1 }, snapshot: { index: 2, term: 1, bytes: 50 }, discardLog: false } }] });
+  await storage.close();
+}
+
+test('level storage: a log that does not start right after the recorded base is corrupt', async (t) => {
+  const directory = await tempDirectory(t);
+  await seedCompacted(t, directory);
+  await tamper(directory, (db) => db.put(entryKey(1), encodeLogEntry(entry(1, 1))));
+  await expectCorrupt(t, directory, ['log starts at index 1', 'expected 2']);
+  t.end();
+});
+
+test('level storage: a snapshot record beyond the end of the log is corrupt', async (t) => {
+  const directory = await tempDirectory(t);
+  await seedCompacted(t, directory);
+  await tamper(directory, async (db) => {
+    await db.del(entryKey(2));
+    await db.del(entryKey(3));
+  });
+  await expectCorrupt(t, directory, ['snapshot record (key "s") names index 2', 'the log ends at 1']);
+  t.end();
+});

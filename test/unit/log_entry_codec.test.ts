@@ -1,6 +1,6 @@
 import test from 'tape';
 import { crc32c } from '../../src/codec/crc32.js';
-import { decodeHardState, decodeLogEntry, encodeHardState, encodeLogEntry } from '../../src/codec/log_entry_codec.js';
+import { decodeHardState, decodeLogEntry, decodeSnapshotRecord, encodeHardState, encodeLogEntry, encodeSnapshotRecord } from '../../src/codec/log_entry_codec.js';
 import { EntryType } from '../../src/raft/types.js';
 import type { LogEntry } from '../../src/raft/types.js';
 import { AssertionFailure } from '../../src/util/assert.js';
@@ -106,5 +106,19 @@ test('log entry codec: seeded random bytes never throw', (t) => {
     decodeHardState(bytes);
   }
   t.pass(`10000 random records decoded without throwing (seed ${seed + 1})`);
+  t.end();
+});
+
+test('log entry codec: the snapshot record round-trips and detects damage', (t) => {
+  const record = { snapshot: { index: 90, term: 4, bytes: 12345 }, base: { index: 70, term: 3 } };
+  const bytes = encodeSnapshotRecord(record);
+  t.deepEqual(decodeSnapshotRecord(bytes), { ok: true, value: record });
+  for (let k = 0; k < bytes.length; k++) {
+    const damaged = bytes.slice();
+    damaged[k] = damaged[k]! ^ 0x10;
+    t.equal(decodeSnapshotRecord(damaged).ok, false, `a changed byte ${k} is refused`);
+  }
+  t.equal(decodeSnapshotRecord(encodeHardState({ currentTerm: 1, votedFor: 0 })).ok, false, 'a hard state record is not a snapshot record');
+  t.throws(() => encodeSnapshotRecord({ snapshot: { index: 5, term: 1, bytes: 1 }, base: { index: 6, term: 1 } }), AssertionFailure, 'a base beyond the snapshot');
   t.end();
 });

@@ -31,6 +31,10 @@ export function options(id: NodeId, members: readonly NodeId[] = [1, 2, 3], over
     inflightAppendsMax: 2,
     pendingProposalsMax: 100,
     pendingReadsMax: 10,
+    compactionKeepEntries: 2,
+    snapshotChunkBytesMax: 100,
+    snapshotChunksInflightMax: 2,
+    snapshotRetransmitTicks: 10,
     ...overrides,
   };
 }

@@ -60,10 +60,15 @@ const samples: readonly RaftMessage[] = [
   appendEntriesHot,
   { type: 'AppendEntriesResponse', from: 3, to: 1, term: 7, success: true, matchIndex: 7, conflictIndex: 0, round: 12 },
   { type: 'AppendEntriesResponse', from: 3, to: 1, term: 7, success: false, matchIndex: 0, conflictIndex: safeMax, round: 0 },
+  { type: 'InstallSnapshot', from: 1, to: 2, term: 3, lastIncludedIndex: 10, lastIncludedTerm: 2, totalBytes: 300, offset: 0, length: 4, done: false, data: Uint8Array.of(1, 2, 3, 4) },
+  { type: 'InstallSnapshot', from: 1, to: 2, term: 3, lastIncludedIndex: safeMax, lastIncludedTerm: 3, totalBytes: 300, offset: 44, length: 256, done: true, data: allByteValues() },
+  { type: 'InstallSnapshotResponse', from: 2, to: 1, term: 3, lastIncludedIndex: 10, bytesStored: 100, installed: false },
+  { type: 'InstallSnapshotResponse', from: 2, to: 1, term: 3, lastIncludedIndex: safeMax, bytesStored: safeMax, installed: true },
 ];
 
 /** Entry data come back as views; compare them as plain arrays of bytes. */
 function comparable(message: RaftMessage): unknown {
+  if (message.type === 'InstallSnapshot') return { ...message, data: Array.from(message.data) };
   if (message.type !== 'AppendEntries') return message;
   return { ...message, entries: message.entries.map((e) => ({ ...e, data: Array.from(e.data) })) };
 }
@@ -234,5 +239,25 @@ test('raft message codec: input over the message size limit is refused', (t) => 
   huge.set(encodeRaftMessage(samples[5]!));
   const result = decodeRaftMessage(huge);
   t.notOk(result.ok, 'refused');
+  t.end();
+});
+
+test('raft message codec: InstallSnapshot chunks outside the snapshot or with a wrong done flag are refused', (t) => {
+  const base = samples.find((message) => message.type === 'InstallSnapshot')!;
+  const encoded = encodeRaftMessage(base);
+  // Body offsets after the 18-byte header: totalBytes at 34, offset at 42, flags at 50.
+  const view = (bytes: Uint8Array): DataView => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const beyond = encoded.slice();
+  view(beyond).setUint32(46, 298);
+  expectRefusal(t, beyond, 'outside the snapshot', 'a chunk past the end');
+  const doneEarly = encoded.slice();
+  doneEarly[50] = 1;
+  expectRefusal(t, doneEarly, 'done before the last byte', 'done on a middle chunk');
+  const huge = encoded.slice();
+  view(huge).setUint32(34, 0x1f_ffff);
+  expectRefusal(t, huge, 'outside 1..', 'a snapshot over snapshotBytesMax');
+  const newer = encoded.slice();
+  view(newer).setUint32(30, 9);
+  expectRefusal(t, newer, 'above the message term', 'a snapshot term above the sender term');
   t.end();
 });
