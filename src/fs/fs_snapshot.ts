@@ -89,14 +89,18 @@ export function captureSnapshot(image: StateImage): FsSnapshotCapture {
   // Iterative preorder: a tree made deep by renames must not overflow the stack.
   const stack: TreeNode[] = [image.root];
   for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
-    const attributes = attributesOf(node);
+    // Plain literals with every field named rather than spreads of a copied attributes object:
+    // half the allocations, and this loop runs on the event loop for every node of the tree.
+    const { version, mode, uid, gid, atimeMs, mtimeMs, ctimeMs, inode, name } = node;
     if (node.kind === 'dir') {
-      nodes.push({ ...attributes, kind: 'dir', inode: node.inode, name: node.name, childCount: node.children.size });
-      // Reversed so children pop in map order.
-      stack.push(...[...node.children.values()].reverse());
+      nodes.push({ kind: 'dir', version, mode, uid, gid, atimeMs, mtimeMs, ctimeMs, inode, name, childCount: node.children.size });
+      // Reversed so children pop in map order (one at a time: a spread of a huge directory could
+      // pass the engine's argument limit).
+      const children = [...node.children.values()];
+      for (let index = children.length - 1; index >= 0; index--) stack.push(children[index]!);
     } else {
       const content = node.content;
-      nodes.push({ ...attributes, kind: 'file', inode: node.inode, name: node.name, size: content.size, expiresAtMs: node.expiresAtMs, chunks: content.share() });
+      nodes.push({ kind: 'file', version, mode, uid, gid, atimeMs, mtimeMs, ctimeMs, inode, name, size: content.size, expiresAtMs: node.expiresAtMs, chunks: content.share() });
     }
   }
   const sessions = [...image.sessions];
@@ -104,11 +108,6 @@ export function captureSnapshot(image: StateImage): FsSnapshotCapture {
   return {
     encode: (pieceBytesMax: number) => encodeCapture(header, nodes, sessions, pieceBytesMax),
   };
-}
-
-function attributesOf(node: NodeAttributes): NodeAttributes {
-  const { version, mode, uid, gid, atimeMs, mtimeMs, ctimeMs } = node;
-  return { version, mode, uid, gid, atimeMs, mtimeMs, ctimeMs };
 }
 
 function* encodeCapture(
@@ -119,97 +118,117 @@ function* encodeCapture(
 ): Generator<Uint8Array> {
   assert(Number.isSafeInteger(pieceBytesMax) && pieceBytesMax >= 1, `pieceBytesMax ${pieceBytesMax} must be a positive integer`);
   const out = new PieceWriter(pieceBytesMax);
-  yield* out.bytes(magic);
-  yield* out.u32(fsSnapshotFormatVersion);
-  for (const value of [header.version, header.stampMs, header.nextInode]) yield* out.f64(value);
+  out.bytes(magic);
+  out.u32(fsSnapshotFormatVersion);
+  for (const value of [header.version, header.stampMs, header.nextInode]) out.f64(value);
+  // Fields are written with plain calls and finished pieces handed out once per node: a generator
+  // per field cost several times the encoding itself, all of it on the event loop.
   for (const node of nodes) {
-    yield* out.u8(node.kind === 'file' ? kindFile : kindDir);
-    yield* out.f64(node.inode);
-    yield* out.lengthPrefixed(encoder.encode(node.name));
-    for (const value of [node.version, node.mode, node.uid, node.gid, node.atimeMs, node.mtimeMs, node.ctimeMs]) yield* out.f64(value);
+    out.u8(node.kind === 'file' ? kindFile : kindDir);
+    out.f64(node.inode);
+    out.lengthPrefixed(encoder.encode(node.name));
+    for (const value of [node.version, node.mode, node.uid, node.gid, node.atimeMs, node.mtimeMs, node.ctimeMs]) out.f64(value);
     if (node.kind === 'dir') {
-      yield* out.u32(node.childCount);
-      continue;
+      out.u32(node.childCount);
+    } else {
+      out.f64(node.size);
+      out.f64(node.expiresAtMs);
+      for (const chunk of node.chunks) {
+        out.u32(chunk.length);
+        out.chunk(chunk);
+        // Per chunk too: a 1 GiB file must not be copied into pieces all at once.
+        yield* out.take();
+      }
     }
-    yield* out.f64(node.size);
-    yield* out.f64(node.expiresAtMs);
-    for (const chunk of node.chunks) {
-      yield* out.u32(chunk.length);
-      yield* out.chunk(chunk);
-    }
+    yield* out.take();
   }
-  yield* out.u32(sessions.length);
+  out.u32(sessions.length);
   for (const [clientId, session] of sessions) {
-    yield* out.f64(clientId);
-    yield* out.f64(session.lastSequence);
+    out.f64(clientId);
+    out.f64(session.lastSequence);
     const result = session.lastResult;
-    yield* out.u8(resultCodes[result.type]);
-    if (result.type === 'ok') yield* out.f64(result.version);
-    if (result.type === 'version_mismatch') yield* out.f64(result.currentVersion);
+    out.u8(resultCodes[result.type]);
+    if (result.type === 'ok') out.f64(result.version);
+    if (result.type === 'version_mismatch') out.f64(result.currentVersion);
+    yield* out.take();
   }
-  yield* out.bytes(endMarker);
-  yield* out.flush();
+  out.bytes(endMarker);
+  out.flush();
+  yield* out.take();
 }
 
-/** Fills pieces of at most pieceBytesMax bytes; a chunk that does not fit goes out whole, uncopied. */
+/**
+ * Fills pieces of at most pieceBytesMax bytes; a chunk that does not fit goes out whole, uncopied.
+ * Finished pieces wait in `ready` until take(); the encoder takes them after every node and every
+ * file chunk, so they hold about one piece beyond the current one.
+ */
 class PieceWriter {
   private piece: Uint8Array;
   private used = 0;
-  private readonly scratch = new DataView(new ArrayBuffer(8));
+  private ready: Uint8Array[] = [];
+  private readonly scratchBytes = new Uint8Array(8);
+  private readonly scratch = new DataView(this.scratchBytes.buffer);
 
   constructor(private readonly pieceBytesMax: number) {
     this.piece = new Uint8Array(pieceBytesMax);
   }
 
-  *u8(value: number): Generator<Uint8Array> {
+  u8(value: number): void {
     this.scratch.setUint8(0, value);
-    yield* this.bytes(new Uint8Array(this.scratch.buffer, 0, 1));
+    this.bytes(this.scratchBytes.subarray(0, 1));
   }
 
-  *u32(value: number): Generator<Uint8Array> {
+  u32(value: number): void {
     this.scratch.setUint32(0, value, true);
-    yield* this.bytes(new Uint8Array(this.scratch.buffer, 0, 4));
+    this.bytes(this.scratchBytes.subarray(0, 4));
   }
 
-  *f64(value: number): Generator<Uint8Array> {
+  f64(value: number): void {
     this.scratch.setFloat64(0, value, true);
-    yield* this.bytes(new Uint8Array(this.scratch.buffer, 0, 8));
+    this.bytes(this.scratchBytes.subarray(0, 8));
   }
 
-  *lengthPrefixed(value: Uint8Array): Generator<Uint8Array> {
-    yield* this.u32(value.length);
-    yield* this.bytes(value);
+  lengthPrefixed(value: Uint8Array): void {
+    this.u32(value.length);
+    this.bytes(value);
   }
 
   /** Copies `value` in, splitting it across pieces as they fill. */
-  *bytes(value: Uint8Array): Generator<Uint8Array> {
+  bytes(value: Uint8Array): void {
     let offset = 0;
     while (offset < value.length) {
       const length = Math.min(value.length - offset, this.pieceBytesMax - this.used);
       this.piece.set(value.subarray(offset, offset + length), this.used);
       this.used += length;
       offset += length;
-      if (this.used === this.pieceBytesMax) yield* this.flush();
+      if (this.used === this.pieceBytesMax) this.flush();
     }
   }
 
   /** A file chunk: copied if it fits the current piece, else emitted whole as its own piece. */
-  *chunk(chunk: Uint8Array): Generator<Uint8Array> {
+  chunk(chunk: Uint8Array): void {
     if (chunk.length <= this.pieceBytesMax - this.used) {
-      yield* this.bytes(chunk);
+      this.bytes(chunk);
       return;
     }
-    yield* this.flush();
-    if (chunk.length > 0) yield chunk;
+    this.flush();
+    if (chunk.length > 0) this.ready.push(chunk);
   }
 
-  *flush(): Generator<Uint8Array> {
+  /** Ends the current piece (if it holds anything). */
+  flush(): void {
     if (this.used === 0) return;
-    const full = this.piece.subarray(0, this.used);
-    // A new buffer each time: the caller may hold the yielded piece while we go on.
+    this.ready.push(this.piece.subarray(0, this.used));
+    // A new buffer each time: the caller may hold a taken piece while we go on.
     this.piece = new Uint8Array(this.pieceBytesMax);
     this.used = 0;
-    yield full;
+  }
+
+  /** The finished pieces so far, handed over once. */
+  take(): Uint8Array[] {
+    const pieces = this.ready;
+    this.ready = [];
+    return pieces;
   }
 }
 
