@@ -8,7 +8,7 @@
  *   3. Write latency p99 of closed-loop clients while the leader takes a snapshot of that
  *      state, against the same clients when it does not.
  *
- * Environment: BENCH_WRITES (default 1000000), BENCH_NODES (default 3),
+ * Environment: BENCH_WRITES (default 1000000), BENCH_NODES (default 5),
  * BENCH_STATE_MIB (default 100), BENCH_LATENCY_SECONDS (default 30).
  */
 import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { ProtocolClient, describeReply, encodeWrite } from '../test/helpers/prot
 import { pipelinedWrites, type Written } from '../test/integration/snapshot_support.js';
 
 const writesTotal = Number(process.env['BENCH_WRITES'] ?? 1_000_000);
-const nodeCount = Number(process.env['BENCH_NODES'] ?? 3);
+const nodeCount = Number(process.env['BENCH_NODES'] ?? 5);
 const stateMiB = Number(process.env['BENCH_STATE_MIB'] ?? 100);
 const latencySeconds = Number(process.env['BENCH_LATENCY_SECONDS'] ?? 30);
 const checkpoints = 5;
