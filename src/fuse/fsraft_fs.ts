@@ -13,7 +13,7 @@ import { constants as osConstants } from 'node:os';
 import type FuseNative from 'fuse-native';
 import { limits } from '../util/limits.js';
 import { AttrCache } from './attr_cache.js';
-import { FuseOperationError, errnoOf } from './errno.js';
+import { FuseOperationError, errnoOf, hasCode } from './errno.js';
 import type { FsBackend, FsStat } from './fs_backend.js';
 import { OpenFile, type OpenFileLimits } from './open_file.js';
 import { ReadAhead, ReadAheadBudget } from './read_ahead.js';
@@ -114,19 +114,27 @@ export class FsraftFs {
   }
 
   /**
-   * Creates and opens a new file. The kernel calls this only after its lookup found no such file
-   * (an existing one is opened instead). fuse-native does not pass the open flags here, so the
-   * cluster is asked exclusively: if another mount created the file in between, this fails with
-   * EEXIST even without O_EXCL, which keeps O_EXCL lock files exclusive across mounts.
+   * Creates and opens a file (open with O_CREAT). The kernel calls this only after its lookup
+   * found no such file, but another mount may create it in between: with O_EXCL that is EEXIST
+   * (lock files stay exclusive across mounts); without, the file is opened as it is, as open(2)
+   * does. `flags` come from the binding built by native/build_fuse_binding.mjs; when they are
+   * missing the create is exclusive.
    */
-  async create(path: string, mode: number): Promise<number> {
+  async create(path: string, mode: number, flags?: number): Promise<number> {
     checkPath(path);
     this.reserveHandle();
-    const { version } = await this.backend.create(path, mode & 0o7777, true);
+    const exclusive = flags === undefined || (flags & fsConstants.O_EXCL) !== 0;
+    let version: number;
+    try {
+      ({ version } = await this.backend.create(path, mode & 0o7777, true));
+    } catch (error) {
+      if (exclusive || !hasCode(error, 'EEXIST')) throw error;
+      return this.open(path, flags!);
+    }
     this.attrs.invalidate(path);
     // The kernel asks for the new file's attributes at once: this mount knows them already.
     this.attrs.put(path, this.createdStat(version, mode));
-    return this.allocate(path, false);
+    return this.allocate(path, flags !== undefined && (flags & fsConstants.O_APPEND) !== 0);
   }
 
   /**
@@ -327,7 +335,7 @@ export class FsraftFs {
       getattr: (path, cb) => answer('getattr', path, () => this.getattr(path), cb),
       readdir: (path, cb) => answer('readdir', path, () => this.readdir(path), cb),
       open: (path, flags, cb) => answer('open', path, () => this.open(path, flags), cb),
-      create: (path, mode, cb) => answer('create', path, () => this.create(path, mode), cb),
+      create: (path, mode, cb, flags) => answer('create', path, () => this.create(path, mode, flags), cb),
       read: (path, fd, buffer, length, position, cb) => count('read', path, () => this.read(fd, buffer, length, position), cb),
       write: (path, fd, buffer, length, position, cb) => count('write', path, () => this.write(fd, buffer.subarray(0, length), position), cb),
       flush: (path, fd, cb) => answer('flush', path, () => this.flush(fd), cb),

@@ -49,6 +49,7 @@ export async function loadFuse(): Promise<FuseLoadResult> {
     return { ok: false, reason: `the fuse-native binding failed to load (${message}); rebuild it with: node native/build_fuse_binding.mjs` };
   }
   useUmountInsteadOfFusermount(Fuse);
+  passOpenFlagsToCreate(Fuse);
   return { ok: true, Fuse };
 }
 
@@ -69,5 +70,18 @@ function useUmountInsteadOfFusermount(Fuse: Fuse): void {
     // --no-canonicalize: otherwise umount stats the mountpoint first, which asks this very mount
     // for the root's attributes and hangs for as long as the cluster does not answer.
     execFile(umountPath, ['--no-canonicalize', mountpoint], (error) => cb(error));
+  };
+}
+
+/**
+ * fuse-native's create handler drops the open flags, so a file system cannot tell O_EXCL (or
+ * O_APPEND) from a plain O_CREAT. The binding built by native/build_fuse_binding.mjs hands them
+ * over as one more argument; this passes it on to `ops.create` after the callback.
+ */
+function passOpenFlagsToCreate(Fuse: Fuse): void {
+  type CreateDispatch = { ops: { create(path: string, mode: number, cb: (code: number, fd?: number) => void, flags?: number): void } };
+  const prototype = Fuse.prototype as unknown as { _op_create: (this: CreateDispatch, signal: (code: number, fd?: number) => void, path: string, mode: number, flags?: number) => void };
+  prototype._op_create = function (signal, path, mode, flags) {
+    this.ops.create(path, mode, (code, fd) => signal(code, fd), flags);
   };
 }

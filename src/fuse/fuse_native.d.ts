@@ -43,7 +43,8 @@ declare module 'fuse-native' {
       fgetattr?(path: string, fd: number, cb: (code: number, stat?: Stat) => void): void;
       readdir?(path: string, cb: (code: number, names?: string[], stats?: Stat[]) => void): void;
       open?(path: string, flags: number, cb: (code: number, fd?: number) => void): void;
-      create?(path: string, mode: number, cb: (code: number, fd?: number) => void): void;
+      /** `flags` (the open flags) are passed by the binding native/build_fuse_binding.mjs builds. */
+      create?(path: string, mode: number, cb: (code: number, fd?: number) => void, flags?: number): void;
       read?(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: Done): void;
       write?(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: Done): void;
       release?(path: string, fd: number, cb: Done): void;

@@ -251,6 +251,23 @@ test('fuse setattr: chown leaves (uid_t)-1 unchanged; utimens sets both times; s
   t.ok(statfs.bsize > 0 && statfs.blocks > 0 && statfs.bavail <= statfs.blocks && statfs.namemax === 255, 'statfs numbers are sane');
 });
 
+test('fuse create: O_EXCL fails on a file another mount created meanwhile; a plain O_CREAT opens it', async (t) => {
+  const { backend, fs } = setup();
+  await backend.create('/raced', 0o644, true);
+  await backend.writeAt('/raced', 0, Buffer.from('theirs'));
+  const { O_CREAT, O_EXCL, O_WRONLY, O_APPEND } = fsConstants;
+  t.equal(await code(fs.create('/raced', 0o644, O_CREAT | O_EXCL | O_WRONLY)), -errno.EEXIST, 'O_EXCL: EEXIST');
+  t.equal(await code(fs.create('/raced', 0o644)), -errno.EEXIST, 'no flags known: exclusive, EEXIST');
+  const fd = await fs.create('/raced', 0o644, O_CREAT | O_WRONLY | O_APPEND);
+  await fs.write(fd, Buffer.from('+mine'), 0);
+  await fs.release(fd);
+  t.equal(backend.content('raced')?.toString(), 'theirs+mine', 'opened as it was, and O_APPEND appends');
+  const fresh = await fs.create('/fresh', 0o600, O_CREAT | O_WRONLY | O_APPEND);
+  await fs.write(fresh, Buffer.from('a'), 0);
+  await fs.release(fresh);
+  t.equal(backend.content('fresh')?.toString(), 'a', 'a new file is created and written');
+});
+
 test('fuse utimens: writes buffered for the file are committed before the times are set (tar x)', async (t) => {
   const { backend, fs } = setup();
   const fd = await fs.create('/extracted', 0o644);
