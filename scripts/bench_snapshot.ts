@@ -156,8 +156,9 @@ async function latencyDuringSnapshots(cluster: LocalCluster): Promise<void> {
 
 async function main(): Promise<void> {
   out(`fsraft snapshot bench: ${nodeCount} nodes on 127.0.0.1, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}`);
-  out('snapshot settings: logEntriesMax 20000, logBytesMax 16 MiB, keepEntries 5000');
-  const cluster = await LocalCluster.create({ nodeCount, snapshot: { logEntriesMax: 20_000, logBytesMax: 16 * mib, keepEntries: 5000 }, readyTimeoutMs: 120_000 });
+  const snapshot = { logEntriesMax: 20_000, logBytesMax: 16 * mib, keepEntries: 5000 };
+  out(`snapshot settings: logEntriesMax ${snapshot.logEntriesMax}, logBytesMax ${snapshot.logBytesMax / mib} MiB, keepEntries ${snapshot.keepEntries}`);
+  const cluster = await LocalCluster.create({ nodeCount, snapshot, readyTimeoutMs: 120_000 });
   const stop = (): void => {
     void cluster.stop().then(() => process.exit(1));
   };

@@ -147,6 +147,8 @@ export class RaftNode {
   private bytesSinceSnapshot = 0;
   /** A snapshot is being written; one at a time. */
   private snapshotting = false;
+  /** This node's share of the policy's bounds (see the constructor). */
+  private readonly snapshotBounds: { readonly entries: number; readonly bytes: number };
   /** The chunk bytes of the InstallSnapshot being stepped (the core sees only its metadata). */
   private steppingChunk: Uint8Array | null = null;
   private received: ReceivedSnapshot | null = null;
@@ -157,6 +159,12 @@ export class RaftNode {
     this.fileServer = options.fileServer;
     // The state machine starts from the snapshot the core starts from.
     this.appliedIndex = options.machine.lastAppliedIndex;
+    // Nodes apply the same entries at about the same moment, so equal bounds would have every
+    // node capture, encode and fsync a snapshot at once, stalling client writes on all of them
+    // (one 1.7 MB snapshot on five nodes of one machine held every write ~200 ms). Each node uses
+    // a share of the bounds from 60% to 100% by its id, so the bounds stay maxima.
+    const share = 1 - snapshotStaggerStep * ((options.machine.id - 1) % snapshotStaggerNodes);
+    this.snapshotBounds = { entries: options.snapshotPolicy.logEntriesMax * share, bytes: options.snapshotPolicy.logBytesMax * share };
   }
 
   /** Starts ticking and receiving. */
@@ -372,14 +380,8 @@ export class RaftNode {
 
   /** Takes a snapshot when the log applied since the last one passes the policy's bounds. */
   private maybeSnapshot(): void {
-    const { logEntriesMax, logBytesMax } = this.options.snapshotPolicy;
     if (this.snapshotting || this.stopped) return;
-    // Nodes apply the same entries at about the same moment, so equal bounds would have every
-    // node capture, encode and fsync a snapshot at once, stalling client writes on all of them
-    // (one 1.7 MB snapshot on five nodes of one machine held every write ~200 ms). Each node uses
-    // a share of the bounds from 60% to 100% by its id, so the bounds stay maxima.
-    const share = 1 - snapshotStaggerStep * ((this.machine.id - 1) % snapshotStaggerNodes);
-    if (this.entriesSinceSnapshot < logEntriesMax * share && this.bytesSinceSnapshot < logBytesMax * share) return;
+    if (this.entriesSinceSnapshot < this.snapshotBounds.entries && this.bytesSinceSnapshot < this.snapshotBounds.bytes) return;
     const index = this.appliedIndex;
     const entry = this.machine.entryAt(index);
     if (entry === undefined || index <= (this.machine.snapshot?.index ?? 0)) return;

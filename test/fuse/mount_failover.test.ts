@@ -9,12 +9,11 @@ import { mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promise
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import process from 'node:process';
 import test, { type Test } from 'tape';
 import { loadFuse } from '../../src/fuse/fuse_loader.js';
 import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
 import { eventually } from '../helpers/local_cluster.js';
-import { MountProcess, tempMountpoint } from '../helpers/fuse_mount.js';
+import { MountProcess, fuseAvailable, tempMountpoint } from '../helpers/fuse_mount.js';
 
 const cluster = await fileCluster();
 startTest(cluster);
@@ -33,13 +32,9 @@ async function mountCluster(): Promise<MountProcess> {
   return mount;
 }
 
+/** False (skipping or failing the test) when FUSE is unavailable; else watches the cluster. */
 async function guard(t: Test): Promise<boolean> {
-  const fuse = await fuseLoading;
-  if (!fuse.ok) {
-    if (process.env.FSRAFT_SKIP_FUSE === '1') t.skip(`FUSE unavailable: ${fuse.reason}`);
-    else t.fail(`FUSE unavailable: ${fuse.reason} (set FSRAFT_SKIP_FUSE=1 to skip)`);
-    return false;
-  }
+  if (!(await fuseAvailable(t, fuseLoading))) return false;
   cluster.watch(t);
   return true;
 }

@@ -11,7 +11,7 @@ import process from 'node:process';
 import test, { type Test } from 'tape';
 import { loadFuse } from '../../src/fuse/fuse_loader.js';
 import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
-import { MountProcess, runTool, sh, tempMountpoint } from '../helpers/fuse_mount.js';
+import { MountProcess, fuseAvailable, runTool, sh, tempMountpoint } from '../helpers/fuse_mount.js';
 
 const cluster = await fileCluster();
 startTest(cluster);
@@ -36,14 +36,9 @@ async function errorCode(promise: Promise<unknown>): Promise<string> {
   }
 }
 
-/** False (skipping or failing the test) when FUSE is unavailable. */
+/** False (skipping or failing the test) when FUSE is unavailable; else watches the cluster. */
 async function guard(t: Test): Promise<boolean> {
-  const fuse = await fuseLoading;
-  if (!fuse.ok) {
-    if (process.env.FSRAFT_SKIP_FUSE === '1') t.skip(`FUSE unavailable: ${fuse.reason}`);
-    else t.fail(`FUSE unavailable: ${fuse.reason} (set FSRAFT_SKIP_FUSE=1 to skip)`);
-    return false;
-  }
+  if (!(await fuseAvailable(t, fuseLoading))) return false;
   cluster.watch(t);
   return true;
 }

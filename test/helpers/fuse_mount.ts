@@ -8,6 +8,8 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Test } from 'tape';
+import type { FuseLoadResult } from '../../src/fuse/fuse_loader.js';
 import { repoRoot } from './local_cluster.js';
 
 /** The mount's launcher, as an operator runs it. */
@@ -38,6 +40,18 @@ function installExitHandler(): void {
       }
     }
   });
+}
+
+/**
+ * True when FUSE can be used; otherwise fails `t` with the loader's reason, or skips it when
+ * FSRAFT_SKIP_FUSE=1, and returns false.
+ */
+export async function fuseAvailable(t: Test, loading: Promise<FuseLoadResult>): Promise<boolean> {
+  const fuse = await loading;
+  if (fuse.ok) return true;
+  if (process.env['FSRAFT_SKIP_FUSE'] === '1') t.skip(`FUSE unavailable: ${fuse.reason}`);
+  else t.fail(`FUSE unavailable: ${fuse.reason} (set FSRAFT_SKIP_FUSE=1 to skip)`);
+  return false;
 }
 
 /** True if `dir` is a mount point now (per /proc/self/mountinfo). */

@@ -274,7 +274,7 @@ test('fuse utimens: writes buffered for the file are committed before the times 
   await fs.write(fd, Buffer.from('archived content'), 0);
   await fs.utimens('/extracted', 2 ** 64, 1_500_000_000_000);
   const ops = backend.calls.map((call) => call.op);
-  t.ok(ops.lastIndexOf('writeAt') < ops.lastIndexOf('setattr'), 'the buffered write is committed before the setattr');
+  t.ok(ops.includes('writeAt') && ops.lastIndexOf('writeAt') < ops.lastIndexOf('setattr'), 'the buffered write is committed before the setattr');
   await fs.release(fd);
   t.equal(backend.callsOf('writeAt').length, 1, 'nothing is left to write at close');
   t.equal((await fs.getattr('/extracted')).mtime.getTime(), 1_500_000_000_000, 'the archived mtime stays after close');
