@@ -275,39 +275,54 @@ export class RaftNode {
       this.options.onFatal(error as Error);
       return;
     }
-    for (const action of actions) this.route(action);
-    this.serveReadyReads();
-    this.flush();
-    // After flush(), so the leader's own write is already on its way while these travel.
+    const later: RaftAction[] = [];
+    for (const action of actions) if (!this.routeWrite(action)) later.push(action);
+    // The critical path of a commit runs through the followers (message, their write, the ack),
+    // so their AppendEntries leave first; this node's own write starts next, and applying
+    // committed entries (ordering rule steps 3 and 4, which need neither) comes last.
     for (const message of this.earlySends) this.options.transport.send(message);
     this.earlySends = [];
+    this.flush();
+    for (const action of later) this.route(action);
+    this.serveReadyReads();
   }
 
-  /** Sorts an action into the open batch, or executes it at once where the ordering rule allows. */
-  private route(action: RaftAction): void {
+  /**
+   * Sorts a persist or send action into the open batch (or the early sends) and returns true;
+   * returns false for every other action, which `route` executes after the write has started.
+   */
+  private routeWrite(action: RaftAction): boolean {
     switch (action.type) {
       case 'PersistHardState':
         this.open.hardState = action.hardState;
-        return;
+        return true;
       case 'PersistEntries':
         this.open.entryOps.push(action.truncateFrom === undefined ? { entries: action.entries } : { truncateFrom: action.truncateFrom, entries: action.entries });
-        return;
+        return true;
       case 'CompactLog':
         // A received snapshot gets its final name, durably, before the log's record names it.
         if (this.received?.snapshot.index === action.snapshot.index) this.open.fileOps.push({ kind: 'promote', snapshot: action.snapshot });
         this.open.entryOps.push({ compact: { base: action.base, snapshot: action.snapshot, discardLog: action.discardLog } });
-        return;
+        return true;
       case 'StoreSnapshotChunk':
         this.storeChunk(action);
-        return;
-      case 'RestoreSnapshot':
-        this.restore(action.snapshot);
-        return;
+        return true;
       case 'Send':
         // Raft §10.2.1: the leader may replicate before its own write completes.
         if (action.message.type === 'AppendEntries') this.earlySends.push(action.message);
         else if (action.message.type === 'InstallSnapshot') this.sendChunk(action.message);
         else this.open.sends.push(action.message);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** Executes an action that needs no write, in the order the core gave (ordering rule steps 3 and 4). */
+  private route(action: RaftAction): void {
+    switch (action.type) {
+      case 'RestoreSnapshot':
+        this.restore(action.snapshot);
         return;
       case 'Proposed':
       case 'ProposeRejected':
