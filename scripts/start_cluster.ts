@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadClusterConfig } from '../src/cli/config.js';
+import { nodeEnvironment } from '../src/cli/node_environment.js';
 import { loadFuse } from '../src/fuse/fuse_loader.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -47,6 +48,7 @@ function main(): void {
     // Own process groups: Ctrl-C reaches only this script, which unmounts before the nodes stop.
     const child = spawn(process.execPath, [path.join(root, 'bin/fsraft-node.js'), String(node.id), '--config', config.file], {
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: nodeEnvironment(process.env),
       detached: true,
     });
     children.set(node.id, child);

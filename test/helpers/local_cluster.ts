@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tape';
 import { LeaderClient, ProtocolClient, pause, type LeaderClientOptions } from './protocol_client.js';
+import { nodeEnvironment } from '../../src/cli/node_environment.js';
 
 /** The repository root (compiled helpers live in dist/test/helpers/). */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -236,6 +237,7 @@ export class LocalCluster {
     output.push(`--- harness: starting node ${id} ---`);
     const child = spawn(process.execPath, [nodeBin, String(id), '--config', this.configFile], {
       cwd: repoRoot,
+      env: nodeEnvironment(process.env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const pid = child.pid;
