@@ -4,11 +4,13 @@
  * clients, and linearizable read throughput and latency, then stops every node by PID.
  *
  * Each client is one connection with one command outstanding (a closed loop), like the course
- * client. Environment: BENCH_SECONDS (per measurement, default 3), BENCH_NODES (default 5).
+ * client. The bench prints its own CPU use, since it shares the cores with the nodes.
+ * Environment: BENCH_SECONDS (per measurement, default 3), BENCH_NODES (default 5).
  */
 import os from 'node:os';
+import net from 'node:net';
 import { LocalCluster } from '../test/helpers/local_cluster.js';
-import { ProtocolClient, encodeRead, encodeWrite, type Reply } from '../test/helpers/protocol_client.js';
+import { encodeRead, encodeWrite } from '../test/helpers/protocol_client.js';
 
 const secondsPerRun = Number(process.env['BENCH_SECONDS'] ?? 3);
 const nodeCount = Number(process.env['BENCH_NODES'] ?? 5);
@@ -19,44 +21,126 @@ interface RunResult {
   readonly seconds: number;
   readonly latenciesMs: Float64Array;
   readonly errors: number;
+  /** CPU the bench process itself used during the run, as a share of one core. */
+  readonly clientCpuShare: number;
 }
 
-/** One closed-loop client: sends the next command when the previous reply arrived. */
-async function clientLoop(
-  client: ProtocolClient,
-  command: (sequence: number) => Buffer,
-  accept: (reply: Reply) => boolean,
-  untilMs: number,
-  measureFromMs: number,
-  latencies: number[],
-): Promise<number> {
-  let errors = 0;
-  for (let sequence = 0; performance.now() < untilMs; sequence++) {
-    const startedMs = performance.now();
-    client.send(command(sequence));
-    const reply = await client.readReply(10_000);
-    if (!accept(reply)) errors++;
-    if (startedMs >= measureFromMs) latencies.push(performance.now() - startedMs);
+const lineFeed = 0x0a;
+
+/**
+ * One closed-loop client on its own connection: sends the next command when the whole reply to
+ * the previous one has arrived. It reads replies with a minimal scanner (the first line, plus the
+ * content of a CONTENTS reply) and keeps no promise per command, so the load generator, which
+ * shares the two cores with the five nodes, spends as little CPU per command as it can.
+ */
+class ClosedLoopClient {
+  private pending: Buffer | null = null;
+  /** Bytes of CONTENTS still to skip (content and its CRLF), once its line has been read. */
+  private skip = 0;
+  private lineOk = false;
+  private startedMs = 0;
+  private sequence = 0;
+  private finished = false;
+  errors = 0;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly command: (sequence: number) => Buffer,
+    /** The reply line prefix that counts as success, e.g. "OK " or "CONTENTS ". */
+    private readonly okPrefix: string,
+    private readonly untilMs: number,
+    private readonly measureFromMs: number,
+    private readonly latencies: number[],
+    private readonly done: () => void,
+  ) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.finish());
   }
-  return errors;
+
+  start(): void {
+    this.startedMs = performance.now();
+    this.socket.write(this.command(this.sequence++));
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.socket.end();
+    this.done();
+  }
+
+  private onData(chunk: Buffer): void {
+    let data = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = null;
+    let at = 0;
+    while (at < data.length) {
+      if (this.skip > 0) {
+        const taken = Math.min(this.skip, data.length - at);
+        this.skip -= taken;
+        at += taken;
+        if (this.skip === 0) this.onReply(this.lineOk);
+        continue;
+      }
+      const end = data.indexOf(lineFeed, at);
+      if (end < 0) break;
+      const line = data.toString('latin1', at, end - 1);
+      at = end + 1;
+      this.lineOk = line.startsWith(this.okPrefix);
+      if (line.startsWith('CONTENTS ')) {
+        this.skip = Number(line.split(' ')[2]) + 2;
+        continue;
+      }
+      this.onReply(this.lineOk);
+    }
+    if (at < data.length) this.pending = data.subarray(at);
+  }
+
+  private onReply(ok: boolean): void {
+    if (!ok) this.errors++;
+    const nowMs = performance.now();
+    if (this.startedMs >= this.measureFromMs) this.latencies.push(nowMs - this.startedMs);
+    if (nowMs >= this.untilMs) {
+      this.finish();
+      return;
+    }
+    this.start();
+  }
 }
 
-async function run(
-  leaderAddress: string,
-  clients: number,
-  command: (client: number, sequence: number) => Buffer,
-  accept: (reply: Reply) => boolean,
-): Promise<RunResult> {
-  const connections = await Promise.all(Array.from({ length: clients }, () => ProtocolClient.connect(leaderAddress)));
+function connect(address: string): Promise<net.Socket> {
+  const [host, port] = address.split(':');
+  return new Promise<net.Socket>((resolve, reject) => {
+    const socket = net.connect(Number(port), host);
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+async function run(leaderAddress: string, clients: number, command: (client: number, sequence: number) => Buffer, okPrefix: string): Promise<RunResult> {
+  const sockets = await Promise.all(Array.from({ length: clients }, () => connect(leaderAddress)));
   const measureFromMs = performance.now() + warmupMs;
   const untilMs = measureFromMs + secondsPerRun * 1000;
   const latencies: number[] = [];
-  const errors = await Promise.all(
-    connections.map((client, index) => clientLoop(client, (sequence) => command(index, sequence), accept, untilMs, measureFromMs, latencies)),
-  );
-  for (const client of connections) client.end();
+  const loops: ClosedLoopClient[] = [];
+  const cpuBefore = process.cpuUsage();
+  const startedMs = performance.now();
+  await new Promise<void>((resolve) => {
+    let running = clients;
+    const done = (): void => {
+      if (--running === 0) resolve();
+    };
+    sockets.forEach((socket, index) => {
+      const loop = new ClosedLoopClient(socket, (sequence) => command(index, sequence), okPrefix, untilMs, measureFromMs, latencies, done);
+      loops.push(loop);
+      loop.start();
+    });
+  });
+  const cpu = process.cpuUsage(cpuBefore);
+  const clientCpuShare = (cpu.user + cpu.system) / 1000 / (performance.now() - startedMs);
   const sorted = Float64Array.from(latencies).sort();
-  return { operations: sorted.length, seconds: secondsPerRun, latenciesMs: sorted, errors: errors.reduce((a, b) => a + b, 0) };
+  return { operations: sorted.length, seconds: secondsPerRun, latenciesMs: sorted, errors: loops.reduce((sum, loop) => sum + loop.errors, 0), clientCpuShare };
 }
 
 function percentile(sorted: Float64Array, fraction: number): number {
@@ -66,7 +150,7 @@ function percentile(sorted: Float64Array, fraction: number): number {
 
 function row(label: string, result: RunResult): string {
   const rate = result.operations / result.seconds;
-  return `${label.padEnd(28)} ${rate.toFixed(0).padStart(8)} ops/s   p50 ${percentile(result.latenciesMs, 0.5).toFixed(2).padStart(6)} ms   p99 ${percentile(result.latenciesMs, 0.99).toFixed(2).padStart(7)} ms${result.errors > 0 ? `   (${result.errors} errors)` : ''}`;
+  return `${label.padEnd(28)} ${rate.toFixed(0).padStart(8)} ops/s   p50 ${percentile(result.latenciesMs, 0.5).toFixed(2).padStart(6)} ms   p99 ${percentile(result.latenciesMs, 0.99).toFixed(2).padStart(7)} ms   bench client ${(100 * result.clientCpuShare).toFixed(0).padStart(3)}% CPU${result.errors > 0 ? `   (${result.errors} errors)` : ''}`;
 }
 
 async function main(): Promise<void> {
@@ -82,18 +166,19 @@ async function main(): Promise<void> {
     await cluster.start();
     const leader = await cluster.waitForLeader(30_000);
     const leaderAddress = cluster.clientAddress(leader);
-    const isOk = (reply: Reply): boolean => reply.kind === 'ok';
     for (const valueBytes of [100, 1024]) {
       const value = Buffer.alloc(valueBytes, 'v');
       for (const clients of [1, 16, 64]) {
         // Each client rewrites its own 100 files, so the state stays small and flat.
-        const result = await run(leaderAddress, clients, (client, sequence) => encodeWrite(`bench/c${client}/f${sequence % 100}`, value), isOk);
+        // Commands are encoded up front: the bench measures the cluster, not the client's encoder.
+        const commands = Array.from({ length: clients }, (_, client) => Array.from({ length: 100 }, (_, file) => encodeWrite(`bench/c${client}/f${file}`, value)));
+        const result = await run(leaderAddress, clients, (client, sequence) => commands[client]![sequence % 100]!, 'OK ');
         process.stdout.write(`${row(`write ${valueBytes} B, ${clients} clients`, result)}\n`);
       }
     }
-    const isContents = (reply: Reply): boolean => reply.kind === 'contents';
     for (const clients of [1, 16, 64]) {
-      const result = await run(leaderAddress, clients, (client, sequence) => encodeRead(`bench/c${client % 16}/f${sequence % 100}`), isContents);
+      const commands = Array.from({ length: clients }, (_, client) => Array.from({ length: 100 }, (_, file) => encodeRead(`bench/c${client % 16}/f${file}`)));
+      const result = await run(leaderAddress, clients, (client, sequence) => commands[client]![sequence % 100]!, 'CONTENTS ');
       process.stdout.write(`${row(`read 1 KiB, ${clients} clients`, result)}\n`);
     }
     const crashed = cluster.unexpectedExits();
