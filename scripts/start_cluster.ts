@@ -3,7 +3,7 @@
  * and once every node is ready mounts the cluster at ./mnt with fsraft-mount when FUSE is
  * available (otherwise it prints why and keeps serving). Ctrl-C (SIGINT) or SIGTERM unmounts
  * first, then stops the nodes. If a node dies, the others keep running: that is what a cluster is
- * for; it is reported, and can be restarted by hand with `node bin/fsraft-node.js <id>`.
+ * for; it is reported, and can be restarted by hand with `./bin/fsraft-node.js <id>`.
  * Usage: node dist/scripts/start_cluster.js [--config FILE] [--no-mount]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
