@@ -223,44 +223,59 @@ function rootAllowed(op: FsCommandOp): boolean {
   return op !== 'write' && op !== 'cas';
 }
 
-/** Appends fields into a growing list of parts, joined once at the end. */
+/** The scratch buffer encodings are built in; it grows to the largest request up to this size. */
+const scratchBytesMax = 1024 * 1024;
+let scratch: Uint8Array = new Uint8Array(64 * 1024);
+let scratchView: DataView = new DataView(scratch.buffer);
+
+/**
+ * Appends fields to a scratch buffer shared by all encodings (encoding is synchronous, so one is
+ * enough) and copies the result out once: one allocation per request instead of one per field.
+ * A request larger than scratchBytesMax gets a buffer of its own, so one huge write does not pin
+ * its size in memory for good.
+ */
 class Writer {
-  private readonly parts: Uint8Array[] = [];
+  private buffer: Uint8Array = scratch;
+  private view: DataView = scratchView;
   private length = 0;
 
   u8(value: number): void {
-    this.push(Uint8Array.of(value));
+    this.reserve(1);
+    this.view.setUint8(this.length, value);
+    this.length += 1;
   }
 
   f64(value: number): void {
-    const part = new Uint8Array(8);
-    new DataView(part.buffer).setFloat64(0, value, true);
-    this.push(part);
+    this.reserve(8);
+    this.view.setFloat64(this.length, value, true);
+    this.length += 8;
   }
 
   /** A u32 length then the bytes. */
   bytes(value: Uint8Array): void {
     assert(value.length <= u32Max, 'fs request field too long');
-    const length = new Uint8Array(4);
-    new DataView(length.buffer).setUint32(0, value.length, true);
-    this.push(length);
-    this.push(value);
+    this.reserve(4 + value.length);
+    this.view.setUint32(this.length, value.length, true);
+    this.buffer.set(value, this.length + 4);
+    this.length += 4 + value.length;
   }
 
   finish(): Uint8Array {
-    const out = new Uint8Array(this.length);
-    let offset = 0;
-    for (const part of this.parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    assert(offset >= headerBytes, 'fs request shorter than its header');
-    return out;
+    assert(this.length >= headerBytes, 'fs request shorter than its header');
+    return this.buffer.slice(0, this.length);
   }
 
-  private push(part: Uint8Array): void {
-    this.parts.push(part);
-    this.length += part.length;
+  private reserve(more: number): void {
+    const needed = this.length + more;
+    if (needed <= this.buffer.length) return;
+    const grown = new Uint8Array(Math.max(needed, this.buffer.length * 2));
+    grown.set(this.buffer.subarray(0, this.length));
+    this.buffer = grown;
+    this.view = new DataView(grown.buffer);
+    if (grown.length <= scratchBytesMax) {
+      scratch = grown;
+      scratchView = this.view;
+    }
   }
 }
 
