@@ -1,0 +1,165 @@
+/**
+ * The driver's ordering (src/server/raft_node.ts, and the ORDERING RULE of src/raft/types.ts),
+ * observed through fakes of the transport, storage and clock around a real core and state machine:
+ * acks and votes leave only after the write they depend on; a leader's AppendEntries leave before
+ * its own write starts; committed entries are applied only once the write of the same step has
+ * started.
+ */
+import test from 'tape';
+import { encodeFsRequest } from '../../src/codec/fs_request_codec.js';
+import type { Clock } from '../../src/clock/clock.js';
+import { FileServerState } from '../../src/fs/file_server.js';
+import type { FsRequest } from '../../src/fs/types.js';
+import { EntryType, type LogEntry, type RaftMessage } from '../../src/raft/types.js';
+import { RaftNode } from '../../src/server/raft_node.js';
+import type { RaftStorage, StorageWrite } from '../../src/storage/raft_storage.js';
+import type { SnapshotStore } from '../../src/storage/snapshot_store.js';
+import type { Transport } from '../../src/transport/transport.js';
+import type { NodeId } from '../../src/util/types.js';
+import { appendEntries, machine, voteResponse } from './raft_fixtures.js';
+
+/** Lets promise callbacks and setImmediate work run. */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+class Harness {
+  readonly events: string[] = [];
+  readonly sent: RaftMessage[] = [];
+  private deliver: (message: RaftMessage) => void = () => undefined;
+  private tick: () => void = () => undefined;
+  private readonly pendingWrites: Array<() => void> = [];
+  readonly node: RaftNode;
+
+  constructor(id: NodeId) {
+    const transport: Transport = {
+      start: (onMessage) => {
+        this.deliver = onMessage;
+        return Promise.resolve();
+      },
+      send: (message) => {
+        this.sent.push(message);
+        this.events.push(`send ${message.type} to n${message.to}`);
+      },
+      close: () => Promise.resolve(),
+    };
+    const storage: RaftStorage = {
+      load: () => Promise.reject(new Error('not used')),
+      write: (write: StorageWrite) => {
+        const last = write.entryOps.flatMap((op) => ('entries' in op ? op.entries : [])).at(-1);
+        this.events.push(`write start${last === undefined ? '' : ` ${last.index}`}`);
+        return new Promise<void>((resolve) => this.pendingWrites.push(resolve));
+      },
+      close: () => Promise.resolve(),
+    };
+    const clock: Clock = {
+      nowMs: () => 1_700_000_000_000,
+      every: (_intervalMs, callback) => {
+        this.tick = callback;
+        return () => undefined;
+      },
+    };
+    const fileServer = new FileServerState();
+    const apply = fileServer.apply.bind(fileServer);
+    fileServer.apply = (request: FsRequest) => {
+      this.events.push(`apply ${request.command.name}`);
+      return apply(request);
+    };
+    this.node = new RaftNode({
+      machine: machine({ id, members: [1, 2, 3] }),
+      storage,
+      transport,
+      clock,
+      fileServer,
+      fileServerOptions: {},
+      // Never used: the snapshot bounds below are out of reach.
+      snapshots: undefined as unknown as SnapshotStore,
+      snapshotPolicy: { logEntriesMax: 1e9, logBytesMax: 1e12 },
+      tickMs: 10,
+      log: () => undefined,
+      onFatal: (error) => {
+        throw error;
+      },
+    });
+  }
+
+  receive(message: RaftMessage): void {
+    this.deliver(message);
+  }
+
+  ticks(count: number): void {
+    for (let k = 0; k < count; k++) this.tick();
+  }
+
+  /** Completes the oldest write in flight and lets the driver react. */
+  async completeWrite(): Promise<void> {
+    const resolve = this.pendingWrites.shift();
+    if (resolve === undefined) throw new Error('no write in flight');
+    resolve();
+    await settle();
+  }
+
+  async completeAllWrites(): Promise<void> {
+    while (this.pendingWrites.length > 0) await this.completeWrite();
+  }
+
+  get writesInFlight(): number {
+    return this.pendingWrites.length;
+  }
+
+  /** The events since `mark` (an index into `events`). */
+  since(mark: number): string[] {
+    return this.events.slice(mark);
+  }
+}
+
+function writeEntry(index: number, term: number, name: string): LogEntry {
+  const data = encodeFsRequest({ clientId: 0, sequence: 0, stampMs: 1_700_000_000_000, command: { op: 'write', name, content: new Uint8Array([1]), exptimeSeconds: 0 } });
+  return { index, term, type: EntryType.Command, data };
+}
+
+test('raft node ordering: a follower acks only after its write, and applies only after starting the next one', async (t) => {
+  const h = new Harness(2);
+  await h.node.start();
+  h.receive(appendEntries({ from: 1, to: 2, term: 1, entries: [writeEntry(1, 1, 'a'), writeEntry(2, 1, 'b')] }));
+  t.deepEqual(h.events, ['write start 2'], 'the entries go to storage; nothing is sent yet');
+  await h.completeWrite();
+  t.deepEqual(h.since(1), ['send AppendEntriesResponse to n1'], 'the ack leaves once the write is durable');
+
+  const mark = h.events.length;
+  h.receive(appendEntries({ from: 1, to: 2, term: 1, prevLogIndex: 2, prevLogTerm: 1, entries: [writeEntry(3, 1, 'c')], leaderCommit: 2 }));
+  t.deepEqual(h.since(mark), ['write start 3', 'apply a', 'apply b'], 'the write of entry 3 starts before entries 1 and 2 are applied');
+  await h.completeWrite();
+  t.deepEqual(h.since(mark + 3), ['send AppendEntriesResponse to n1']);
+  await h.node.stop();
+  t.end();
+});
+
+test('raft node ordering: a leader sends its AppendEntries before starting its own write', async (t) => {
+  const h = new Harness(1);
+  await h.node.start();
+  // Election by real events: pre-votes, then the vote (whose RequestVotes wait for the durable vote for itself).
+  while (!h.sent.some((message) => message.type === 'RequestVote')) h.ticks(1);
+  h.receive(voteResponse({ from: 2, to: 1, term: 1, preVote: true }));
+  await h.completeAllWrites();
+  h.receive(voteResponse({ from: 2, to: 1, term: 1 }));
+  t.equal(h.node.role, 'leader');
+  await h.completeAllWrites();
+  // Both followers hold the leader's no-op, so both are replicated to from now on.
+  for (const from of [2, 3]) h.receive({ type: 'AppendEntriesResponse', from, to: 1, term: 1, success: true, matchIndex: 1, conflictIndex: 0, round: 0 });
+  await h.completeAllWrites();
+
+  const mark = h.events.length;
+  const result = h.node.submit({ op: 'write', name: 'x', content: new Uint8Array([7]), exptimeSeconds: 0 });
+  await settle();
+  t.deepEqual(
+    h.since(mark),
+    ['send AppendEntries to n2', 'send AppendEntries to n3', 'write start 2'],
+    'both followers are sent the entry before this node starts writing it',
+  );
+  await h.completeWrite();
+  t.equal(h.writesInFlight, 0);
+  h.receive({ type: 'AppendEntriesResponse', from: 3, to: 1, term: 1, success: true, matchIndex: 2, conflictIndex: 0, round: 0 });
+  t.deepEqual(h.events.at(-1), 'apply x', 'committed by this node and n3, it is applied');
+  t.equal((await result).type, 'ok', 'and the client gets its result');
+  await h.node.stop();
+  t.end();
+});
