@@ -44,6 +44,8 @@ export interface SnapshotConfig {
   readonly logBytesMax: number;
   /** Entries kept in the log before a snapshot's index, so a slightly lagging follower catches up from the log. */
   readonly keepEntries: number;
+  /** ... holding at most this many payload bytes (an entry may carry many commands). */
+  readonly keepBytes: number;
 }
 
 /** The whole validated cluster config. */
@@ -80,6 +82,7 @@ const snapshotDefaults: SnapshotConfig = {
   logEntriesMax: 20_000,
   logBytesMax: 64 * 1024 * 1024,
   keepEntries: 5_000,
+  keepBytes: 8 * 1024 * 1024,
 };
 
 /** Reads, parses and validates a cluster config file. */
@@ -126,6 +129,7 @@ function parseSnapshot(raw: unknown, fail: Fail): SnapshotConfig {
     logEntriesMax: optionalInteger(raw, 'logEntriesMax', snapshotDefaults.logEntriesMax, 1, 100_000_000, 'snapshot.', fail),
     logBytesMax: optionalInteger(raw, 'logBytesMax', snapshotDefaults.logBytesMax, 1, 64 * 1024 * 1024 * 1024, 'snapshot.', fail),
     keepEntries: optionalInteger(raw, 'keepEntries', snapshotDefaults.keepEntries, 0, 100_000_000, 'snapshot.', fail),
+    keepBytes: optionalInteger(raw, 'keepBytes', snapshotDefaults.keepBytes, 0, 64 * 1024 * 1024 * 1024, 'snapshot.', fail),
   };
 }
 

@@ -64,6 +64,7 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
       pendingProposalsMax: limits.pendingProposalsMax,
       pendingReadsMax: limits.pendingReadsMax,
       compactionKeepEntries: config.snapshot.keepEntries,
+      compactionKeepBytes: config.snapshot.keepBytes,
       snapshotChunkBytesMax: limits.snapshotChunkBytesMax,
       snapshotChunksInflightMax: limits.snapshotChunksInflightMax,
       // A chunk unanswered for an election timeout is presumed lost, like an AppendEntries.

@@ -892,10 +892,27 @@ export class RaftMachine {
     assert(snapshot.index <= this.appliedIndex, `snapshot at ${snapshot.index} beyond applied index ${this.appliedIndex}`);
     assert(this.log.termAt(snapshot.index) === snapshot.term, `snapshot at ${snapshot.index} with term ${snapshot.term}, log has ${this.log.termAt(snapshot.index)}`);
     this.#snapshot = snapshot;
-    const throughIndex = Math.max(this.log.baseIndex, snapshot.index - this.options.compactionKeepEntries);
+    const throughIndex = this.keptFrom(snapshot.index) - 1;
     const base: LogBase = { index: throughIndex, term: this.log.termAt(throughIndex) };
     this.log.compactThrough(base);
     this.persistActions.push({ type: 'CompactLog', base, snapshot, discardLog: false });
+  }
+
+  /**
+   * The first index to keep when compacting up to a snapshot at `snapshotIndex`: at most
+   * compactionKeepEntries entries before it, holding at most compactionKeepBytes of data.
+   */
+  private keptFrom(snapshotIndex: LogIndex): LogIndex {
+    let first = snapshotIndex + 1;
+    let bytes = 0;
+    const lowest = Math.max(this.log.baseIndex + 1, snapshotIndex + 1 - this.options.compactionKeepEntries);
+    while (first > lowest) {
+      const size = this.log.entryAt(first - 1)?.data.length ?? 0;
+      if (bytes + size > this.options.compactionKeepBytes) break;
+      bytes += size;
+      first--;
+    }
+    return first;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1099,6 +1116,7 @@ function validateOptions(options: RaftOptions): void {
   assert(options.inflightAppendsMax >= 1, 'inflightAppendsMax must be >= 1');
   assert(options.pendingProposalsMax >= 1 && options.pendingReadsMax >= 1, 'pending limits must be >= 1');
   assert(options.compactionKeepEntries >= 0, 'compactionKeepEntries must be >= 0');
+  assert(options.compactionKeepBytes >= 0, 'compactionKeepBytes must be >= 0');
   assert(options.snapshotChunkBytesMax >= 1 && options.snapshotChunksInflightMax >= 1, 'snapshot chunk limits must be >= 1');
   assert(options.snapshotRetransmitTicks >= 1, 'snapshotRetransmitTicks must be >= 1');
 }

@@ -254,6 +254,11 @@ export interface RaftOptions {
    * fewer entries catches up from the log rather than a whole snapshot.
    */
   readonly compactionKeepEntries: number;
+  /**
+   * ... and at most this many bytes of entry data: an entry may carry many commands, so a count
+   * alone would not bound the memory and disk the kept entries take.
+   */
+  readonly compactionKeepBytes: number;
   /** Bytes per InstallSnapshot chunk. */
   readonly snapshotChunkBytesMax: number;
   /** InstallSnapshot chunks in flight to one follower. */

@@ -35,7 +35,7 @@ export interface LocalClusterOptions {
   readonly timing?: LocalTiming;
   readonly contentBytesMax?: number;
   /** The config's "snapshot" block (when nodes snapshot and compact); unset fields are the node's defaults. */
-  readonly snapshot?: { readonly logEntriesMax?: number; readonly logBytesMax?: number; readonly keepEntries?: number };
+  readonly snapshot?: { readonly logEntriesMax?: number; readonly logBytesMax?: number; readonly keepEntries?: number; readonly keepBytes?: number };
   /** A node that prints no readiness line within this long fails `start`. Default 30 s. */
   readonly readyTimeoutMs?: number;
   /** Lines of output kept per node (older ones are dropped). Default 5000. */

@@ -80,6 +80,7 @@ export function randomConfig(random: SeededRandom, ticks: number): SimConfig {
       pendingProposalsMax: integer(8, 64),
       pendingReadsMax: integer(2, 16),
       compactionKeepEntries: integer(0, 20),
+      compactionKeepBytes: integer(0, 200),
       snapshotChunkBytesMax: integer(16, 256),
       snapshotChunksInflightMax: integer(1, 3),
       snapshotRetransmitTicks: integer(5, 30),

@@ -32,6 +32,7 @@ export function options(id: NodeId, members: readonly NodeId[] = [1, 2, 3], over
     pendingProposalsMax: 100,
     pendingReadsMax: 10,
     compactionKeepEntries: 2,
+    compactionKeepBytes: 1_000_000,
     snapshotChunkBytesMax: 100,
     snapshotChunksInflightMax: 2,
     snapshotRetransmitTicks: 10,

@@ -56,6 +56,18 @@ test('SnapshotTaken: the log is compacted keeping compactionKeepEntries before t
   t.end();
 });
 
+test('SnapshotTaken: the kept entries are bounded by compactionKeepBytes too, since one entry may carry many commands', (t) => {
+  // Entries 5 ('d') and 6 ('e') hold one byte each: a budget of one byte keeps only entry 6.
+  const leader = leaderWithSixEntries({ compactionKeepEntries: 3, compactionKeepBytes: 1 });
+  t.deepEqual(leader.step({ type: 'SnapshotTaken', snapshot: snapshotAt6 }), [
+    { type: 'CompactLog', base: { index: 5, term: 1 }, snapshot: snapshotAt6, discardLog: false },
+  ]);
+  t.equal(leader.baseIndex, 5, 'entry 6 is kept, entry 5 would pass the byte budget');
+  const none = leaderWithSixEntries({ compactionKeepEntries: 3, compactionKeepBytes: 0 });
+  t.deepEqual(none.step({ type: 'SnapshotTaken', snapshot: snapshotAt6 })[0], { type: 'CompactLog', base: { index: 6, term: 1 }, snapshot: snapshotAt6, discardLog: false }, 'a zero budget keeps nothing');
+  t.end();
+});
+
 test('leader: a follower that needs compacted entries is sent the snapshot in bounded chunks, few in flight, then replicated (§7)', (t) => {
   const leader = leaderWithSixEntries();
   leader.step({ type: 'SnapshotTaken', snapshot: snapshotAt6 });

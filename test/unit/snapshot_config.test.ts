@@ -4,8 +4,8 @@ import { ConfigError, parseClusterConfig } from '../../src/cli/config.js';
 const nodes = [{ id: 1, clientAddress: '127.0.0.1:8001', raftAddress: '127.0.0.1:9001', logDir: 'log', stateDir: 'state' }];
 
 test('config: the snapshot block defaults every field, and takes the ones given', (t) => {
-  t.deepEqual(parseClusterConfig({ nodes }, '/etc/fsraft/cluster.json').snapshot, { logEntriesMax: 20_000, logBytesMax: 64 * 1024 * 1024, keepEntries: 5_000 });
-  t.deepEqual(parseClusterConfig({ nodes, snapshot: { logEntriesMax: 100, keepEntries: 0 } }, '/c.json').snapshot, { logEntriesMax: 100, logBytesMax: 64 * 1024 * 1024, keepEntries: 0 });
+  t.deepEqual(parseClusterConfig({ nodes }, '/etc/fsraft/cluster.json').snapshot, { logEntriesMax: 20_000, logBytesMax: 64 * 1024 * 1024, keepEntries: 5_000, keepBytes: 8 * 1024 * 1024 });
+  t.deepEqual(parseClusterConfig({ nodes, snapshot: { logEntriesMax: 100, keepEntries: 0 } }, '/c.json').snapshot, { logEntriesMax: 100, logBytesMax: 64 * 1024 * 1024, keepEntries: 0, keepBytes: 8 * 1024 * 1024 });
   t.end();
 });
 
@@ -15,6 +15,7 @@ test('config: a bad snapshot field is a ConfigError naming the file and the fiel
     [{ logEntriesMax: 0 }, 'snapshot.logEntriesMax: expected an integer from 1'],
     [{ logBytesMax: 'big' }, 'snapshot.logBytesMax: expected an integer'],
     [{ keepEntries: -1 }, 'snapshot.keepEntries: expected an integer from 0'],
+    [{ keepBytes: -1 }, 'snapshot.keepBytes: expected an integer from 0'],
   ];
   for (const [snapshot, fragment] of cases) {
     t.throws(() => parseClusterConfig({ nodes, snapshot }, '/c.json'), (error: unknown) => error instanceof ConfigError && error.message.startsWith('/c.json: ') && error.message.includes(fragment), fragment);
