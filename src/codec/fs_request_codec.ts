@@ -377,3 +377,49 @@ function assertEncodable(request: FsRequest): void {
       return;
   }
 }
+
+/** The format byte of a log payload that carries several requests, applied in order. */
+export const fsBatchFormat = 2;
+
+/** Encodes already-encoded requests as one log payload: u8 2 | u32 count | (u32 length | request)*. */
+export function encodeFsBatch(requests: readonly Uint8Array[]): Uint8Array {
+  let bytes = 5;
+  for (const request of requests) bytes += 4 + request.length;
+  const out = new Uint8Array(bytes);
+  const view = new DataView(out.buffer);
+  out[0] = fsBatchFormat;
+  view.setUint32(1, requests.length, true);
+  let offset = 5;
+  for (const request of requests) {
+    view.setUint32(offset, request.length, true);
+    out.set(request, offset + 4);
+    offset += 4 + request.length;
+  }
+  return out;
+}
+
+/** The requests of a log payload: one (format 1) or several (format 2). Never throws. */
+export type FsEntryDecodeResult = { readonly ok: true; readonly requests: readonly FsRequest[] } | { readonly ok: false; readonly error: string };
+
+export function decodeFsEntry(bytes: Uint8Array): FsEntryDecodeResult {
+  if (bytes[0] !== fsBatchFormat) {
+    const single = decodeFsRequest(bytes);
+    return single.ok ? { ok: true, requests: [single.request] } : single;
+  }
+  if (bytes.length < 5) return { ok: false, error: 'truncated fs batch' };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const count = view.getUint32(1, true);
+  const requests: FsRequest[] = [];
+  let offset = 5;
+  for (let k = 0; k < count; k++) {
+    if (offset + 4 > bytes.length) return { ok: false, error: 'truncated fs batch' };
+    const length = view.getUint32(offset, true);
+    if (length > bytes.length - offset - 4) return { ok: false, error: 'truncated fs batch' };
+    const decoded = decodeFsRequest(bytes.subarray(offset + 4, offset + 4 + length));
+    if (!decoded.ok) return { ok: false, error: `request ${k} of the batch: ${decoded.error}` };
+    requests.push(decoded.request);
+    offset += 4 + length;
+  }
+  if (offset !== bytes.length) return { ok: false, error: 'trailing bytes after the fs batch' };
+  return { ok: true, requests };
+}

@@ -6,7 +6,9 @@
  *
  * Steps taken while a write is in flight accumulate into the next write, so many client commands
  * share one fsync (group commit). A leader's AppendEntries go out at once, in parallel with its own
- * write (Raft §10.2.1); the core counts the leader's log only after `Persisted`.
+ * write (Raft §10.2.1); the core counts the leader's log only after `Persisted`. The commands a
+ * leader proposes together travel in one log entry (up to batchEntryBytesMax), applied in order:
+ * one record, checksum and LevelDB put on every node instead of one per command.
  *
  * Snapshots (Raft §7): once the log since the last snapshot passes the policy's entries or
  * bytes, the driver captures the state machine (cheap, synchronous), writes it piece by piece
@@ -16,7 +18,7 @@
  */
 import type { Clock } from '../clock/clock.js';
 import type { RequestId } from '../codec/client_protocol.js';
-import { decodeFsRequest, encodeFsRequest } from '../codec/fs_request_codec.js';
+import { decodeFsEntry, encodeFsBatch, encodeFsRequest } from '../codec/fs_request_codec.js';
 import { FileServerState, type FileServerOptions } from '../fs/file_server.js';
 import type { FsCommand, FsQuery, FsQueryResult, FsResult } from '../fs/types.js';
 import type { RaftMachine } from '../raft/raft_machine.js';
@@ -79,9 +81,14 @@ interface QueuedProposal extends Deferred<FsResult> {
 }
 
 /** A proposal appended at a known (index, term), waiting to be applied. */
-interface AppendedProposal extends Deferred<FsResult> {
+interface AppendedProposal {
   readonly term: Term;
+  /** The clients waiting for the entry's requests, in the entry's order. */
+  readonly waiters: ReadonlyArray<Deferred<FsResult>>;
 }
+
+/** Requests proposed together as one log entry, up to this many bytes (one request may be larger). */
+const batchEntryBytesMax = 256 * 1024;
 
 interface PendingRead extends Deferred<FsQueryResult> {
   readonly query: FsQuery;
@@ -521,27 +528,27 @@ export class RaftNode {
   }
 
   private onProposeOutcome(action: Extract<RaftAction, { type: 'Proposed' | 'ProposeRejected' }>): void {
-    const batch = this.proposing;
+    const groups = this.proposing;
     this.proposing = [];
     if (action.type === 'ProposeRejected') {
       const error = action.reason === 'overloaded' ? new OverloadedError() : new NotLeaderError(action.leaderId);
-      for (const proposal of batch) proposal.reject(error);
+      for (const group of groups) for (const proposal of group) proposal.reject(error);
       return;
     }
-    assert(action.count === batch.length, `Proposed count ${action.count} != ${batch.length} commands`);
-    batch.forEach((proposal, offset) => {
-      this.appended.set(action.firstIndex + offset, { term: action.term, resolve: proposal.resolve, reject: proposal.reject });
+    assert(action.count === groups.length, `Proposed count ${action.count} != ${groups.length} entries`);
+    groups.forEach((group, offset) => {
+      this.appended.set(action.firstIndex + offset, { term: action.term, waiters: group });
     });
   }
 
-  /** The proposals of the `Propose` being stepped right now. */
-  private proposing: QueuedProposal[] = [];
+  /** The proposals of the `Propose` being stepped right now, grouped by the entry that carries them. */
+  private proposing: QueuedProposal[][] = [];
 
   private scheduleProposals(): void {
     if (this.proposeScheduled) return;
     this.proposeScheduled = true;
-    // setImmediate lets every command that arrived in this I/O turn join one Propose: one append,
-    // one fsync, one AppendEntries per follower for all of them.
+    // setImmediate lets every command that arrived in this I/O turn join one Propose: one entry
+    // (or a few, for large commands), one fsync, one AppendEntries per follower for all of them.
     setImmediate(() => {
       this.proposeScheduled = false;
       const batch = this.queuedProposals;
@@ -551,15 +558,16 @@ export class RaftNode {
         for (const proposal of batch) proposal.reject(new NodeStoppedError());
         return;
       }
-      this.proposing = batch;
-      this.step({ type: 'Propose', commands: batch.map((proposal) => proposal.data) });
+      const groups = groupProposals(batch);
+      this.proposing = groups;
+      this.step({ type: 'Propose', commands: groups.map((group) => (group.length === 1 ? group[0]!.data : encodeFsBatch(group.map((proposal) => proposal.data)))) });
       // A core that answered neither Proposed nor ProposeRejected would strand these clients.
       assert(this.proposing.length === 0, 'Propose was not answered');
     });
   }
 
   private failProposals(error: Error): void {
-    for (const proposal of this.appended.values()) proposal.reject(error);
+    for (const appended of this.appended.values()) for (const waiter of appended.waiters) waiter.reject(error);
     this.appended.clear();
     for (const proposal of this.queuedProposals) proposal.reject(error);
     this.queuedProposals = [];
@@ -572,24 +580,27 @@ export class RaftNode {
       this.appliedIndex = entry.index;
       this.entriesSinceSnapshot++;
       this.bytesSinceSnapshot += entry.data.byteLength;
-      const result = entry.type === EntryType.Command ? this.applyCommand(entry) : undefined;
-      const waiter = this.appended.get(entry.index);
-      if (waiter === undefined) continue;
+      const results = entry.type === EntryType.Command ? this.applyCommands(entry) : undefined;
+      const appended = this.appended.get(entry.index);
+      if (appended === undefined) continue;
       this.appended.delete(entry.index);
-      if (waiter.term === entry.term && result !== undefined) waiter.resolve(result);
-      else waiter.reject(new OutcomeUnknownError('another leader overwrote the entry'));
+      appended.waiters.forEach((waiter, position) => {
+        const result = results?.[position];
+        if (appended.term === entry.term && result !== undefined) waiter.resolve(result);
+        else waiter.reject(new OutcomeUnknownError('another leader overwrote the entry'));
+      });
     }
     this.maybeSnapshot();
   }
 
-  private applyCommand(entry: LogEntry): FsResult | undefined {
-    const decoded = decodeFsRequest(entry.data);
+  private applyCommands(entry: LogEntry): FsResult[] | undefined {
+    const decoded = decodeFsEntry(entry.data);
     if (!decoded.ok) {
       // Every replica holds the same bytes, so every replica skips this entry alike.
       this.log(`skipping undecodable entry ${entry.index}: ${decoded.error}`);
       return undefined;
     }
-    return this.fileServer.apply(decoded.request);
+    return decoded.requests.map((request) => this.fileServer.apply(request));
   }
 
   private serveReadyReads(): void {
@@ -609,6 +620,24 @@ export class RaftNode {
 }
 
 const noBytes = new Uint8Array(0);
+
+/** Splits proposals, in order, into groups of at most batchEntryBytesMax bytes (a larger one alone). */
+function groupProposals(proposals: readonly QueuedProposal[]): QueuedProposal[][] {
+  const groups: QueuedProposal[][] = [];
+  let group: QueuedProposal[] = [];
+  let bytes = 0;
+  for (const proposal of proposals) {
+    if (group.length > 0 && bytes + proposal.data.length > batchEntryBytesMax) {
+      groups.push(group);
+      group = [];
+      bytes = 0;
+    }
+    group.push(proposal);
+    bytes += proposal.data.length + 4;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
 
 function lastEntry(batch: Batch): LogEntry | undefined {
   for (let position = batch.entryOps.length - 1; position >= 0; position--) {

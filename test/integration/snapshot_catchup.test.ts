@@ -17,7 +17,9 @@ const keepEntries = 500;
 const cluster = await fileCluster({
   nodeCount: 3,
   timing: { tickMs: 10, electionTimeoutTicks: 30, heartbeatIntervalTicks: 5 },
-  snapshot: { logEntriesMax, logBytesMax: 4 * 1024 * 1024, keepEntries },
+  // Commands proposed together share a log entry, so the byte bounds are what trigger snapshots
+  // and limit the kept log here: a lagging follower must need the snapshot.
+  snapshot: { logEntriesMax, logBytesMax: 256 * 1024, keepEntries, keepBytes: 32 * 1024 },
 });
 startTest(cluster);
 

@@ -16,7 +16,8 @@ import { pipelinedWrites, type Written } from './snapshot_support.js';
 const cluster = await fileCluster({
   nodeCount: 3,
   timing: { tickMs: 10, electionTimeoutTicks: 30, heartbeatIntervalTicks: 5 },
-  snapshot: { logEntriesMax: 5000, keepEntries: 1000 },
+  // Commands proposed together share a log entry, so the byte bound is what triggers snapshots here.
+  snapshot: { logEntriesMax: 5000, logBytesMax: 1024 * 1024, keepEntries: 1000, keepBytes: 64 * 1024 },
 });
 startTest(cluster);
 

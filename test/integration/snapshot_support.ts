@@ -4,7 +4,7 @@
  * the node rebuilds it at start (snapshot, then the log after it).
  */
 import path from 'node:path';
-import { decodeFsRequest } from '../../src/codec/fs_request_codec.js';
+import { decodeFsEntry } from '../../src/codec/fs_request_codec.js';
 import { FileServerState } from '../../src/fs/file_server.js';
 import { EntryType } from '../../src/raft/types.js';
 import { LevelRaftStorage } from '../../src/storage/level_storage.js';
@@ -90,8 +90,8 @@ export async function readNodeDisk(cluster: LocalCluster, id: number): Promise<N
     const from = initial.snapshot?.index ?? 0;
     for (const entry of initial.entries) {
       if (entry.index <= from || entry.type !== EntryType.Command) continue;
-      const decoded = decodeFsRequest(entry.data);
-      if (decoded.ok) state.apply(decoded.request);
+      const decoded = decodeFsEntry(entry.data);
+      if (decoded.ok) for (const request of decoded.requests) state.apply(request);
     }
     return { snapshotIndex: from, entryCount: initial.entries.length, state };
   } finally {

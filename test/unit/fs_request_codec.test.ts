@@ -1,5 +1,5 @@
 import test from 'tape';
-import { decodeFsRequest, encodeFsRequest, fsRequestFormatVersion } from '../../src/codec/fs_request_codec.js';
+import { decodeFsEntry, decodeFsRequest, encodeFsBatch, encodeFsRequest, fsBatchFormat, fsRequestFormatVersion } from '../../src/codec/fs_request_codec.js';
 import type { FsRequest } from '../../src/fs/types.js';
 import { SeededRandom } from '../../src/util/prng.js';
 
@@ -170,4 +170,43 @@ function mutate(random: SeededRandom, source: Uint8Array): Uint8Array {
     copy[random.nextInt(copy.length)] = random.nextInt(256);
   }
   return copy;
+}
+
+test('fs entry: a batch carries several requests in order; a plain request is a batch of one', (t) => {
+  const encoded = samples.map((request) => encodeFsRequest(request));
+  const batch = encodeFsBatch(encoded);
+  t.equal(batch[0], fsBatchFormat);
+  const decoded = decodeFsEntry(batch);
+  t.ok(decoded.ok);
+  if (decoded.ok) t.deepEqual(decoded.requests, samples.map((request) => decodeFsRequestOrThrow(encodeFsRequest(request))), 'every request, in order');
+  const single = decodeFsEntry(encoded[0]!);
+  t.ok(single.ok && single.requests.length === 1, 'a format-1 payload (every log written before batches) decodes as one request');
+  t.end();
+});
+
+test('fs entry: a damaged batch is refused as a whole, never half applied', (t) => {
+  const encoded = [encodeFsRequest(samples[0]!), encodeFsRequest(samples[2]!)];
+  const batch = encodeFsBatch(encoded);
+  const refused = (payload: Uint8Array, why: string): void => {
+    const decoded = decodeFsEntry(payload);
+    t.notOk(decoded.ok, why);
+  };
+  refused(batch.subarray(0, 3), 'a truncated count');
+  refused(batch.subarray(0, batch.length - 1), 'a truncated last request');
+  refused(Uint8Array.from([...batch, 0]), 'trailing bytes');
+  const count = Uint8Array.from(batch);
+  new DataView(count.buffer).setUint32(1, 3, true);
+  refused(count, 'a count beyond the requests present');
+  refused(encodeFsBatch([batch]), 'a batch inside a batch');
+  const garbled = Uint8Array.from(batch);
+  garbled[5 + 4 + 1] = 250; // the first request's op code
+  const result = decodeFsEntry(garbled);
+  t.ok(!result.ok && result.error.startsWith('request 0 of the batch'), 'the error names the request');
+  t.end();
+});
+
+function decodeFsRequestOrThrow(payload: Uint8Array): FsRequest {
+  const decoded = decodeFsRequest(payload);
+  if (!decoded.ok) throw new Error(decoded.error);
+  return decoded.request;
 }
