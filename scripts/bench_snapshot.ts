@@ -115,7 +115,7 @@ function p99(samples: readonly Sample[]): string {
 }
 
 async function latencyDuringSnapshots(cluster: LocalCluster): Promise<void> {
-  out(`\n3. Write latency, 16 closed-loop clients, 100-byte values, ${latencySeconds} s, leader snapshots ~${stateMiB} MiB states:`);
+  out(`\n3. Write latency, 16 closed-loop clients, 1 KiB values, ${latencySeconds} s, leader snapshots ~${stateMiB} MiB states:`);
   const leader = await cluster.waitForLeader();
   const seen = cluster.output(leader).length;
   const snapshots: Sample[] = [];
@@ -129,7 +129,9 @@ async function latencyDuringSnapshots(cluster: LocalCluster): Promise<void> {
       if (match !== null) snapshots.push({ startMs: performance.now() - Number(match[1]), endMs: performance.now() });
     }
   }, 10);
-  const value = Buffer.alloc(100, 'v');
+  // 1 KiB values: the commands' bytes, not their count, trigger snapshots once commands share
+  // log entries, and these have to trigger a few within the run.
+  const value = Buffer.alloc(1024, 'v');
   await Promise.all(
     Array.from({ length: 16 }, async (_, lane) => {
       const client = await ProtocolClient.connect(cluster.clientAddress(leader));
@@ -156,8 +158,11 @@ async function latencyDuringSnapshots(cluster: LocalCluster): Promise<void> {
 
 async function main(): Promise<void> {
   out(`fsraft snapshot bench: ${nodeCount} nodes on 127.0.0.1, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}`);
-  const snapshot = { logEntriesMax: 20_000, logBytesMax: 16 * mib, keepEntries: 5000 };
-  out(`snapshot settings: logEntriesMax ${snapshot.logEntriesMax}, logBytesMax ${snapshot.logBytesMax / mib} MiB, keepEntries ${snapshot.keepEntries}`);
+  const snapshot = { logEntriesMax: 20_000, logBytesMax: 16 * mib, keepEntries: 5000, keepBytes: 8 * mib };
+  out(
+    `snapshot settings: logEntriesMax ${snapshot.logEntriesMax}, logBytesMax ${snapshot.logBytesMax / mib} MiB, ` +
+      `keepEntries ${snapshot.keepEntries}, keepBytes ${snapshot.keepBytes / mib} MiB`,
+  );
   const cluster = await LocalCluster.create({ nodeCount, snapshot, readyTimeoutMs: 120_000 });
   const stop = (): void => {
     void cluster.stop().then(() => process.exit(1));
