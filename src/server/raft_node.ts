@@ -8,7 +8,9 @@
  * share one fsync (group commit). A leader's AppendEntries go out at once, in parallel with its own
  * write (Raft §10.2.1); the core counts the leader's log only after `Persisted`. The commands a
  * leader proposes together travel in one log entry (up to batchEntryBytesMax), applied in order:
- * one record, checksum and LevelDB put on every node instead of one per command.
+ * one record, checksum and LevelDB put on every node instead of one per command. While proposed
+ * commands are uncommitted, new ones wait and go out together once they commit (see
+ * scheduleProposals).
  *
  * Snapshots (Raft §7): once the log since the last snapshot passes the policy's entries or
  * bytes, the driver captures the state machine (cheap, synchronous), writes it piece by piece
@@ -89,6 +91,8 @@ interface AppendedProposal {
 
 /** Requests proposed together as one log entry, up to this many bytes (one request may be larger). */
 const batchEntryBytesMax = 256 * 1024;
+/** Queued commands of at least this many bytes are proposed even while earlier ones are uncommitted. */
+const proposeEarlyBytes = 1024 * 1024;
 
 interface PendingRead extends Deferred<FsQueryResult> {
   readonly query: FsQuery;
@@ -137,6 +141,8 @@ export class RaftNode {
   private stopTicks: (() => void) | undefined;
 
   private queuedProposals: QueuedProposal[] = [];
+  /** The bytes of queuedProposals' commands. */
+  private queuedBytes = 0;
   private proposeScheduled = false;
   /** Proposals appended to the log, by index. Invariant: all belong to the current leader term. */
   private readonly appended = new Map<LogIndex, AppendedProposal>();
@@ -226,6 +232,7 @@ export class RaftNode {
     const data = encodeFsRequest({ ...session, stampMs: this.options.clock.nowMs(), command });
     return new Promise<FsResult>((resolve, reject) => {
       this.queuedProposals.push({ data, resolve, reject });
+      this.queuedBytes += data.length;
       this.scheduleProposals();
     });
   }
@@ -544,8 +551,17 @@ export class RaftNode {
   /** The proposals of the `Propose` being stepped right now, grouped by the entry that carries them. */
   private proposing: QueuedProposal[][] = [];
 
+  /**
+   * Proposes the queued commands on the next turn, unless commands proposed earlier are still
+   * uncommitted: then they wait for that commit (see apply), unless they already fill
+   * proposeEarlyBytes. Followers write one batch at a time anyway, so a command proposed while
+   * another batch is in flight would rarely commit sooner; waiting makes the batches as large as
+   * the clients' concurrency allows, and every batch costs each node a message, a write and an
+   * fsync. Large commands (FUSE writes of 1 MiB) fill the bound alone and stay pipelined.
+   */
   private scheduleProposals(): void {
     if (this.proposeScheduled) return;
+    if (this.appended.size > 0 && this.queuedBytes < proposeEarlyBytes) return;
     this.proposeScheduled = true;
     // setImmediate lets every command that arrived in this I/O turn join one Propose: one entry
     // (or a few, for large commands), one fsync, one AppendEntries per follower for all of them.
@@ -553,6 +569,7 @@ export class RaftNode {
       this.proposeScheduled = false;
       const batch = this.queuedProposals;
       this.queuedProposals = [];
+      this.queuedBytes = 0;
       if (batch.length === 0) return;
       if (this.stopped) {
         for (const proposal of batch) proposal.reject(new NodeStoppedError());
@@ -571,6 +588,7 @@ export class RaftNode {
     this.appended.clear();
     for (const proposal of this.queuedProposals) proposal.reject(error);
     this.queuedProposals = [];
+    this.queuedBytes = 0;
   }
 
   /** Applies committed entries in order and answers the clients waiting for them. */
@@ -590,6 +608,8 @@ export class RaftNode {
         else waiter.reject(new OutcomeUnknownError('another leader overwrote the entry'));
       });
     }
+    // The commands held back while earlier ones were in flight go out now (scheduleProposals).
+    if (this.appended.size === 0 && this.queuedProposals.length > 0) this.scheduleProposals();
     this.maybeSnapshot();
   }
 

@@ -6,7 +6,7 @@
  * started.
  */
 import test from 'tape';
-import { encodeFsRequest } from '../../src/codec/fs_request_codec.js';
+import { encodeFsRequest, fsBatchFormat } from '../../src/codec/fs_request_codec.js';
 import type { Clock } from '../../src/clock/clock.js';
 import { FileServerState } from '../../src/fs/file_server.js';
 import type { FsRequest } from '../../src/fs/types.js';
@@ -81,6 +81,22 @@ class Harness {
     });
   }
 
+  /**
+   * Starts node 1 and elects it by real events (pre-votes, then the vote, whose RequestVotes wait
+   * for its durable vote for itself); both followers then acknowledge its no-op (entry 1), so
+   * both are replicated to from then on.
+   */
+  async becomeLeader(): Promise<void> {
+    await this.node.start();
+    while (!this.sent.some((message) => message.type === 'RequestVote')) this.ticks(1);
+    this.receive(voteResponse({ from: 2, to: 1, term: 1, preVote: true }));
+    await this.completeAllWrites();
+    this.receive(voteResponse({ from: 2, to: 1, term: 1 }));
+    await this.completeAllWrites();
+    for (const from of [2, 3]) this.receive({ type: 'AppendEntriesResponse', from, to: 1, term: 1, success: true, matchIndex: 1, conflictIndex: 0, round: 0 });
+    await this.completeAllWrites();
+  }
+
   receive(message: RaftMessage): void {
     this.deliver(message);
   }
@@ -135,17 +151,8 @@ test('raft node ordering: a follower acks only after its write, and applies only
 
 test('raft node ordering: a leader sends its AppendEntries before starting its own write', async (t) => {
   const h = new Harness(1);
-  await h.node.start();
-  // Election by real events: pre-votes, then the vote (whose RequestVotes wait for the durable vote for itself).
-  while (!h.sent.some((message) => message.type === 'RequestVote')) h.ticks(1);
-  h.receive(voteResponse({ from: 2, to: 1, term: 1, preVote: true }));
-  await h.completeAllWrites();
-  h.receive(voteResponse({ from: 2, to: 1, term: 1 }));
+  await h.becomeLeader();
   t.equal(h.node.role, 'leader');
-  await h.completeAllWrites();
-  // Both followers hold the leader's no-op, so both are replicated to from now on.
-  for (const from of [2, 3]) h.receive({ type: 'AppendEntriesResponse', from, to: 1, term: 1, success: true, matchIndex: 1, conflictIndex: 0, round: 0 });
-  await h.completeAllWrites();
 
   const mark = h.events.length;
   const result = h.node.submit({ op: 'write', name: 'x', content: new Uint8Array([7]), exptimeSeconds: 0 });
@@ -160,6 +167,54 @@ test('raft node ordering: a leader sends its AppendEntries before starting its o
   h.receive({ type: 'AppendEntriesResponse', from: 3, to: 1, term: 1, success: true, matchIndex: 2, conflictIndex: 0, round: 0 });
   t.deepEqual(h.events.at(-1), 'apply x', 'committed by this node and n3, it is applied');
   t.equal((await result).type, 'ok', 'and the client gets its result');
+  await h.node.stop();
+  t.end();
+});
+
+test('raft node ordering: a leader holds new commands while earlier ones are uncommitted, then proposes them together', async (t) => {
+  const h = new Harness(1);
+  await h.becomeLeader();
+
+  const small = (name: string): Promise<unknown> => h.node.submit({ op: 'write', name, content: new Uint8Array([1]), exptimeSeconds: 0 });
+  const first = small('a');
+  await settle();
+  const afterFirst = h.events.length;
+  const held = [small('b'), small('c')];
+  await settle();
+  t.deepEqual(h.since(afterFirst), [], 'b and c wait: a is not committed yet');
+
+  const sentBefore = h.sent.length;
+  const large = h.node.submit({ op: 'write', name: 'big', content: new Uint8Array(1024 * 1024), exptimeSeconds: 0 });
+  await settle();
+  t.ok(h.since(afterFirst).includes('send AppendEntries to n2'), 'a megabyte of waiting commands is proposed at once, so large writes stay pipelined');
+  const entry3 = h.sent.slice(sentBefore).flatMap((message) => (message.type === 'AppendEntries' ? message.entries : []))[0];
+  t.equal(entry3?.index, 3, 'entry 2 holds a alone');
+  t.equal(entry3?.data[0], fsBatchFormat, 'b and c share entry 3 (big, over the 256 KiB batch bound, goes alone in entry 4)');
+  await h.completeAllWrites();
+  h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: 4, conflictIndex: 0, round: 0 });
+  await Promise.all([first, ...held, large]);
+  t.deepEqual(h.events.filter((event) => event.startsWith('apply')), ['apply a', 'apply b', 'apply c', 'apply big'], 'each applied once, in order');
+  await h.node.stop();
+  t.end();
+});
+
+test('raft node ordering: commands held back are proposed as soon as the earlier ones commit', async (t) => {
+  const h = new Harness(1);
+  await h.becomeLeader();
+
+  const first = h.node.submit({ op: 'write', name: 'a', content: new Uint8Array([1]), exptimeSeconds: 0 });
+  await settle();
+  await h.completeAllWrites();
+  const second = h.node.submit({ op: 'write', name: 'b', content: new Uint8Array([1]), exptimeSeconds: 0 });
+  await settle();
+  const mark = h.events.length;
+  h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: 2, conflictIndex: 0, round: 0 });
+  await first;
+  await settle();
+  t.deepEqual(h.since(mark), ['apply a', 'send AppendEntries to n2', 'send AppendEntries to n3', 'write start 3'], 'b leaves right after a is applied');
+  await h.completeAllWrites();
+  h.receive({ type: 'AppendEntriesResponse', from: 3, to: 1, term: 1, success: true, matchIndex: 3, conflictIndex: 0, round: 0 });
+  t.equal(((await second) as { type: string }).type, 'ok');
   await h.node.stop();
   t.end();
 });
