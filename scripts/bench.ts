@@ -10,6 +10,7 @@
  */
 import os from 'node:os';
 import net from 'node:net';
+import { parseHostPort } from '../src/util/host_port.js';
 import { LocalCluster } from '../test/helpers/local_cluster.js';
 import { encodeRead, encodeWrite } from '../test/helpers/protocol_client.js';
 
@@ -75,7 +76,7 @@ class ClosedLoopClient {
   }
 
   private onData(chunk: Buffer): void {
-    let data = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    const data = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
     this.pending = null;
     let at = 0;
     while (at < data.length) {
@@ -113,9 +114,10 @@ class ClosedLoopClient {
 }
 
 function connect(address: string): Promise<net.Socket> {
-  const [host, port] = address.split(':');
+  const hostPort = parseHostPort(address);
+  if (hostPort === null) return Promise.reject(new Error(`bad address ${address}`));
   return new Promise<net.Socket>((resolve, reject) => {
-    const socket = net.connect(Number(port), host);
+    const socket = net.connect(hostPort.port, hostPort.host);
     socket.once('connect', () => resolve(socket));
     socket.once('error', reject);
   });
@@ -152,6 +154,15 @@ async function run(
   return { operations: sorted.length, seconds, latenciesMs: sorted, errors: loops.reduce((sum, loop) => sum + loop.errors, 0), clientCpuShare };
 }
 
+/**
+ * Each client's commands, encoded up front (the bench measures the cluster, not the client's
+ * encoder): 100 per client, one per file, sent in turn.
+ */
+function commandTable(clients: number, encode: (client: number, file: number) => Buffer): (client: number, sequence: number) => Buffer {
+  const table = Array.from({ length: clients }, (_, client) => Array.from({ length: 100 }, (_, file) => encode(client, file)));
+  return (client, sequence) => table[client]![sequence % 100]!;
+}
+
 function percentile(sorted: Float64Array, fraction: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? NaN;
@@ -177,21 +188,20 @@ async function main(): Promise<void> {
     const leaderAddress = cluster.clientAddress(leader);
     // A fresh cluster is slow for its first seconds (code not yet optimized, LevelDB files being
     // created); without a warm-up the first row measured that instead of steady state.
-    const warmup = Array.from({ length: 100 }, (_, file) => encodeWrite(`bench/warmup/f${file}`, Buffer.alloc(512, 'w')));
-    await run(leaderAddress, 16, (client, sequence) => warmup[(client * 7 + sequence) % 100]!, 'OK ', warmupSeconds);
+    const warmupValue = Buffer.alloc(512, 'w');
+    await run(leaderAddress, 16, commandTable(16, (client, file) => encodeWrite(`bench/warmup/c${client}/f${file}`, warmupValue)), 'OK ', warmupSeconds);
     for (const valueBytes of [100, 1024]) {
       const value = Buffer.alloc(valueBytes, 'v');
       for (const clients of [1, 16, 64]) {
         // Each client rewrites its own 100 files, so the state stays small and flat.
-        // Commands are encoded up front: the bench measures the cluster, not the client's encoder.
-        const commands = Array.from({ length: clients }, (_, client) => Array.from({ length: 100 }, (_, file) => encodeWrite(`bench/c${client}/f${file}`, value)));
-        const result = await run(leaderAddress, clients, (client, sequence) => commands[client]![sequence % 100]!, 'OK ');
+        const commands = commandTable(clients, (client, file) => encodeWrite(`bench/c${client}/f${file}`, value));
+        const result = await run(leaderAddress, clients, commands, 'OK ');
         process.stdout.write(`${row(`write ${valueBytes} B, ${clients} clients`, result)}\n`);
       }
     }
     for (const clients of [1, 16, 64]) {
-      const commands = Array.from({ length: clients }, (_, client) => Array.from({ length: 100 }, (_, file) => encodeRead(`bench/c${client % 16}/f${file}`)));
-      const result = await run(leaderAddress, clients, (client, sequence) => commands[client]![sequence % 100]!, 'CONTENTS ');
+      const commands = commandTable(clients, (client, file) => encodeRead(`bench/c${client % 16}/f${file}`));
+      const result = await run(leaderAddress, clients, commands, 'CONTENTS ');
       process.stdout.write(`${row(`read 1 KiB, ${clients} clients`, result)}\n`);
     }
     const crashed = cluster.unexpectedExits();

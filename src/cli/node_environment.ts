@@ -9,7 +9,7 @@
  * figures in the README come from. These settings back the heap with transparent huge pages
  * where the kernel allows it (`madvise` mode, the usual default), keep up to 64 MiB of free heap
  * instead of trimming it, and use one arena for all threads; faults drop by about two thirds and
- * write throughput rises by about 15% (README, Figures). They change only how memory is reused,
+ * write throughput rose by 10-20% in runs on that machine. They change only how memory is reused,
  * never what the node does; a GLIBC_TUNABLES the operator sets is left as it is.
  *
  * glibc reads GLIBC_TUNABLES once, when a process starts, so it must be in the environment the

@@ -82,7 +82,7 @@ interface QueuedProposal extends Deferred<FsResult> {
   readonly data: Uint8Array;
 }
 
-/** A proposal appended at a known (index, term), waiting to be applied. */
+/** A log entry this leader appended at a known (index, term), waiting to be applied. */
 interface AppendedProposal {
   readonly term: Term;
   /** The clients waiting for the entry's requests, in the entry's order. */
@@ -647,7 +647,8 @@ function groupProposals(proposals: readonly QueuedProposal[]): QueuedProposal[][
   let group: QueuedProposal[] = [];
   let bytes = 0;
   for (const proposal of proposals) {
-    if (group.length > 0 && bytes + proposal.data.length > batchEntryBytesMax) {
+    // Each request takes its bytes plus a u32 length in the batch (encodeFsBatch).
+    if (group.length > 0 && bytes + 4 + proposal.data.length > batchEntryBytesMax) {
       groups.push(group);
       group = [];
       bytes = 0;
