@@ -198,22 +198,75 @@ test('raft node ordering: a leader holds new commands while earlier ones are unc
   t.end();
 });
 
-test('raft node ordering: commands held back are proposed as soon as the earlier ones commit', async (t) => {
-  const h = new Harness(1);
+/** Elects node 1, commits `a` (entry 2) while `b` waits; resolves once a's client is answered. */
+async function commitWithOneQueued(h: Harness): Promise<{ second: Promise<unknown>; mark: number }> {
   await h.becomeLeader();
-
-  const first = h.node.submit({ op: 'write', name: 'a', content: new Uint8Array([1]), exptimeSeconds: 0 });
+  const first = writeSmall(h, 'a');
   await settle();
   await h.completeAllWrites();
-  const second = h.node.submit({ op: 'write', name: 'b', content: new Uint8Array([1]), exptimeSeconds: 0 });
+  const second = writeSmall(h, 'b');
   await settle();
   const mark = h.events.length;
   h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: 2, conflictIndex: 0, round: 0 });
   await first;
-  await settle();
-  t.deepEqual(h.since(mark), ['apply a', 'send AppendEntries to n2', 'send AppendEntries to n3', 'write start 3'], 'b leaves right after a is applied');
+  return { second, mark };
+}
+
+function writeSmall(h: Harness, name: string): Promise<unknown> {
+  return h.node.submit({ op: 'write', name, content: new Uint8Array([1]), exptimeSeconds: 0 });
+}
+
+/** Makes entry 3 durable here and on n3, which commits it. */
+async function commitEntry3(h: Harness): Promise<void> {
   await h.completeAllWrites();
   h.receive({ type: 'AppendEntriesResponse', from: 3, to: 1, term: 1, success: true, matchIndex: 3, conflictIndex: 0, round: 0 });
+}
+
+test('raft node ordering: after a commit, held commands wait for the answered client, then go out with its next command', async (t) => {
+  const h = new Harness(1);
+  const { second, mark } = await commitWithOneQueued(h);
+  await settle();
+  t.deepEqual(h.since(mark), ['apply a'], 'b waits for the client just answered');
+  const sentBefore = h.sent.length;
+  const third = writeSmall(h, 'c');
+  await settle();
+  t.deepEqual(h.since(mark), ['apply a', 'send AppendEntries to n2', 'send AppendEntries to n3', 'write start 3'], "the answered client's next command releases b");
+  const entry3 = h.sent.slice(sentBefore).flatMap((message) => (message.type === 'AppendEntries' ? message.entries : []))[0];
+  t.equal(entry3?.data[0], fsBatchFormat, 'b and c share entry 3');
+  await commitEntry3(h);
+  t.deepEqual([((await second) as { type: string }).type, ((await third) as { type: string }).type], ['ok', 'ok']);
+  await h.node.stop();
+  t.end();
+});
+
+test('raft node ordering: held commands leave on their own when the answered client sends nothing more', async (t) => {
+  const h = new Harness(1);
+  const { second, mark } = await commitWithOneQueued(h);
+  // The hold lasts at most half the time a took to commit (here well under a millisecond).
+  const deadline = Date.now() + 1000;
+  while (h.events.length === mark + 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
+  t.deepEqual(h.since(mark), ['apply a', 'send AppendEntries to n2', 'send AppendEntries to n3', 'write start 3'], 'b leaves once the hold ends');
+  await commitEntry3(h);
+  t.equal(((await second) as { type: string }).type, 'ok');
+  await h.node.stop();
+  t.end();
+});
+
+test('raft node ordering: a lone client is never held', async (t) => {
+  const h = new Harness(1);
+  await h.becomeLeader();
+
+  const first = writeSmall(h, 'a');
+  await settle();
+  await h.completeAllWrites();
+  h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: 2, conflictIndex: 0, round: 0 });
+  await first;
+  await settle();
+  const mark = h.events.length;
+  const second = writeSmall(h, 'b');
+  await settle();
+  t.deepEqual(h.since(mark), ['send AppendEntries to n2', 'send AppendEntries to n3', 'write start 3'], 'its next command is proposed on arrival');
+  await commitEntry3(h);
   t.equal(((await second) as { type: string }).type, 'ok');
   await h.node.stop();
   t.end();
