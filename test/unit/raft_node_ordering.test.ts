@@ -252,6 +252,22 @@ test('raft node ordering: held commands leave on their own when the answered cli
   t.end();
 });
 
+test('raft node ordering: a leader that steps down during a hold fails the held commands and proposes nothing', async (t) => {
+  const h = new Harness(1);
+  const { second, mark } = await commitWithOneQueued(h);
+  h.receive(appendEntries({ from: 2, to: 1, term: 2, prevLogIndex: 2, prevLogTerm: 1, leaderCommit: 2 }));
+  const outcome = await second.then(
+    () => 'ok',
+    (error: Error) => error.name,
+  );
+  t.equal(outcome, 'OutcomeUnknownError', 'the held command gets an error, never silence');
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await h.completeAllWrites();
+  t.notOk(h.since(mark).some((event) => event === 'write start 3' || event === 'send AppendEntries to n3'), 'no entry 3 is proposed after the hold would have ended');
+  await h.node.stop();
+  t.end();
+});
+
 test('raft node ordering: a lone client is never held', async (t) => {
   const h = new Harness(1);
   await h.becomeLeader();
