@@ -242,7 +242,7 @@ test('raft node ordering: after a commit, held commands wait for the answered cl
 test('raft node ordering: held commands leave on their own when the answered client sends nothing more', async (t) => {
   const h = new Harness(1);
   const { second, mark } = await commitWithOneQueued(h);
-  // The hold lasts at most half the time a took to commit (here well under a millisecond).
+  // The hold lasts at most as long as a took to commit (here well under a millisecond).
   const deadline = Date.now() + 1000;
   while (h.events.length === mark + 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
   t.deepEqual(h.since(mark), ['apply a', 'send AppendEntries to n2', 'send AppendEntries to n3', 'write start 3'], 'b leaves once the hold ends');
