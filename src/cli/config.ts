@@ -58,6 +58,11 @@ export interface ClusterConfig {
   readonly contentBytesMax: number;
   /** Largest file in bytes (writeat/truncate past it are ERR_TOO_LARGE). Must be the same on every node. */
   readonly fileBytesMax: number;
+  /**
+   * While less than this many bytes are free under a node's log or state directory, the leader
+   * answers commands that add data with ERR_NO_SPACE (src/storage/disk_space.ts); 0 turns it off.
+   */
+  readonly diskReserveBytes: number;
   readonly snapshot: SnapshotConfig;
 }
 
@@ -77,6 +82,8 @@ const timingDefaults: TimingConfig = {
   leaderWaitMs: 3000,
   partialCommandTimeoutMs: 30_000,
 };
+
+const diskReserveBytesDefault = 64 * 1024 * 1024;
 
 const snapshotDefaults: SnapshotConfig = {
   logEntriesMax: 20_000,
@@ -118,8 +125,9 @@ export function parseClusterConfig(raw: unknown, file: string): ClusterConfig {
   const contentBytesMax = optionalInteger(raw, 'contentBytesMax', limits.contentBytesMaxDefault, 1, 64 * 1024 * 1024, '', fail);
   // Every replica must refuse the same growth, so this is cluster-wide like contentBytesMax.
   const fileBytesMax = optionalInteger(raw, 'fileBytesMax', limits.fileBytesMaxDefault, 0, Number.MAX_SAFE_INTEGER, '', fail);
+  const diskReserveBytes = optionalInteger(raw, 'diskReserveBytes', diskReserveBytesDefault, 0, Number.MAX_SAFE_INTEGER, '', fail);
   const snapshot = parseSnapshot(raw['snapshot'], fail);
-  return { file, nodes, timing, contentBytesMax, fileBytesMax, snapshot };
+  return { file, nodes, timing, contentBytesMax, fileBytesMax, diskReserveBytes, snapshot };
 }
 
 function parseSnapshot(raw: unknown, fail: Fail): SnapshotConfig {

@@ -13,6 +13,7 @@ import { RaftMachine } from '../raft/raft_machine.js';
 import type { SnapshotMeta } from '../raft/types.js';
 import { ClientServer } from '../server/client_server.js';
 import { RaftNode } from '../server/raft_node.js';
+import { DiskSpaceMonitor } from '../storage/disk_space.js';
 import { LevelRaftStorage } from '../storage/level_storage.js';
 import { StorageCorruptError } from '../storage/raft_storage.js';
 import { SnapshotStore } from '../storage/snapshot_store.js';
@@ -78,9 +79,11 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
     peers: new Map(config.nodes.map((node) => [node.id, node.raftAddress])),
     onError: (error) => log(`[n${id}] transport: ${error.message}`),
   });
+  const diskSpace = new DiskSpaceMonitor({ dirs: [self.logDir, self.stateDir], reserveBytes: config.diskReserveBytes, log: (line) => log(`[n${id}] ${line}`) });
+  await diskSpace.start();
   let shuttingDown = false;
   const fatal = (error: Error): void => {
-    log(`[n${id}] fatal: ${error.message}`);
+    log(`[n${id}] fatal: ${error.message}; stopping (a restart recovers from what is on disk)`);
     // Recovery is a restart from disk: memory may be ahead of what was made durable.
     process.exit(1);
   };
@@ -98,6 +101,7 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
     onFatal: (error) => {
       if (!shuttingDown) fatal(error);
     },
+    diskSpaceLow: () => diskSpace.low,
   });
   const clients = new ClientServer({
     node,
@@ -117,6 +121,7 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
     log(`[n${id}] ${signal}: stopping`);
     void (async () => {
       await clients.close();
+      diskSpace.stop();
       await node.stop();
       await storage.close();
       await snapshots.close();

@@ -50,11 +50,12 @@ export class FsraftClosedError extends FsraftError {
 }
 
 /** The errno name a filesystem failure maps to (the FUSE mount reports exactly this errno). */
-export type FsErrorCode = 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'EFBIG';
+export type FsErrorCode = 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'EFBIG' | 'ENOSPC';
 
 /**
  * The cluster refused a filesystem operation (ERR_FILE_NOT_FOUND, ERR_EXISTS, ERR_NOT_DIR,
- * ERR_IS_DIR, ERR_NOT_EMPTY, ERR_INVALID, ERR_TOO_LARGE). Nothing changed; `code` is the errno name.
+ * ERR_IS_DIR, ERR_NOT_EMPTY, ERR_INVALID, ERR_TOO_LARGE, ERR_NO_SPACE). Nothing changed; `code` is the
+ * errno name.
  */
 export class FsraftFsError extends FsraftError {
   declare readonly code: FsErrorCode;

@@ -87,6 +87,7 @@ const errnoByReply: Readonly<Record<FsErrorReplyType, FsErrorCode>> = {
   not_empty: 'ENOTEMPTY',
   invalid: 'EINVAL',
   too_large: 'EFBIG',
+  no_space: 'ENOSPC',
 };
 
 /** The outcome of a cas: the new version, or the version the file has (0 when it is absent). */

@@ -552,6 +552,8 @@ export const fsErrorWords = {
   not_empty: 'ERR_NOT_EMPTY',
   invalid: 'ERR_INVALID',
   too_large: 'ERR_TOO_LARGE',
+  /** The leader's disk is nearly full; not a state-machine result (see src/storage/disk_space.ts). */
+  no_space: 'ERR_NO_SPACE',
 } as const;
 
 /** The reply type of a filesystem error. */

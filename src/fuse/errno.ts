@@ -19,6 +19,7 @@ export const errnoByCode: Readonly<Record<string, number>> = {
   ENOTEMPTY: errno.ENOTEMPTY,
   EINVAL: errno.EINVAL,
   EFBIG: errno.EFBIG,
+  ENOSPC: errno.ENOSPC,
   ENAMETOOLONG: errno.ENAMETOOLONG,
   EMFILE: errno.EMFILE,
   EBADF: errno.EBADF,

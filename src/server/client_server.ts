@@ -9,7 +9,7 @@ import { CommandParser, formatReply, isQueryCommand, queryOf, replyForQuery, rep
 import { limits } from '../util/limits.js';
 import type { NodeId } from '../util/types.js';
 import { parseHostPort } from '../util/host_port.js';
-import { NotLeaderError } from './node_errors.js';
+import { NoSpaceError, NotLeaderError } from './node_errors.js';
 import type { RaftNode } from './raft_node.js';
 
 /** What the client handler needs to know beyond the node itself. */
@@ -238,6 +238,7 @@ class ClientConnection {
 
   private answerError(error: unknown): Answer {
     if (error instanceof NotLeaderError && error.leaderId !== this.options.node.id) return this.redirect(error.leaderId);
+    if (error instanceof NoSpaceError) return { reply: formatReply({ type: 'no_space' }), closeAfter: false };
     return { reply: formatReply({ type: 'internal_error' }), closeAfter: false };
   }
 

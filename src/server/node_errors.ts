@@ -34,6 +34,15 @@ export class OverloadedError extends Error {
   }
 }
 
+/** The leader's disk is nearly full (see src/storage/disk_space.ts); the command was not proposed. */
+export class NoSpaceError extends Error {
+  readonly code = 'NO_SPACE';
+  constructor() {
+    super('the disk is nearly full');
+    this.name = 'NoSpaceError';
+  }
+}
+
 /** The node is shutting down. */
 export class NodeStoppedError extends Error {
   readonly code = 'NODE_STOPPED';

@@ -41,7 +41,7 @@ import type { Transport } from '../transport/transport.js';
 import { assert } from '../util/assert.js';
 import { limits } from '../util/limits.js';
 import type { LogIndex, NodeId, Term } from '../util/types.js';
-import { NodeStoppedError, NotLeaderError, OutcomeUnknownError, OverloadedError } from './node_errors.js';
+import { NoSpaceError, NodeStoppedError, NotLeaderError, OutcomeUnknownError, OverloadedError } from './node_errors.js';
 
 /** Snapshot bounds are staggered over this many node ids, each id this share lower (see maybeSnapshot). */
 const snapshotStaggerNodes = 5;
@@ -70,6 +70,8 @@ export interface RaftNodeOptions {
   readonly log: (line: string) => void;
   /** Called when the node can no longer be trusted to continue (a failed durable write). */
   readonly onFatal: (error: Error) => void;
+  /** True while this node's disks are nearly full: commands that add data are refused. Default never. */
+  readonly diskSpaceLow?: () => boolean;
 }
 
 interface Deferred<T> {
@@ -234,6 +236,7 @@ export class RaftNode {
   submit(command: FsCommand, session: RequestId = noSession): Promise<FsResult> {
     if (this.stopped) return Promise.reject(new NodeStoppedError());
     if (this.machine.role !== 'leader') return Promise.reject(new NotLeaderError(this.machine.leaderId));
+    if (addsData(command) && this.options.diskSpaceLow?.() === true) return Promise.reject(new NoSpaceError());
     // The stamp decides expiry on every replica; the state machine never lets its time go back,
     // so a new leader whose clock is behind cannot revive an expired file.
     const data = encodeFsRequest({ ...session, stampMs: this.options.clock.nowMs(), command });
@@ -688,6 +691,14 @@ export class RaftNode {
 }
 
 const noBytes = new Uint8Array(0);
+
+/**
+ * Commands refused while disk space is low: those that store content or add entries. Deleting
+ * frees space and renaming or changing attributes keeps it, so users can make room.
+ */
+function addsData(command: FsCommand): boolean {
+  return command.op !== 'delete' && command.op !== 'rmdir' && command.op !== 'rename' && command.op !== 'setattr';
+}
 
 /** Splits proposals, in order, into groups of at most batchEntryBytesMax bytes (a larger one alone). */
 function groupProposals(proposals: readonly QueuedProposal[]): QueuedProposal[][] {

@@ -36,6 +36,10 @@ export interface LocalClusterOptions {
   readonly contentBytesMax?: number;
   /** The config's "snapshot" block (when nodes snapshot and compact); unset fields are the node's defaults. */
   readonly snapshot?: { readonly logEntriesMax?: number; readonly logBytesMax?: number; readonly keepEntries?: number; readonly keepBytes?: number };
+  /** The config's diskReserveBytes (free space below which writes that add data are refused). */
+  readonly diskReserveBytes?: number;
+  /** An absolute directory to hold the nodes' log and state directories. Default: next to the config. */
+  readonly dataDir?: string;
   /** A node that prints no readiness line within this long fails `start`. Default 30 s. */
   readonly readyTimeoutMs?: number;
   /** Lines of output kept per node (older ones are dropped). Default 5000. */
@@ -146,7 +150,7 @@ export class LocalCluster {
   /** The generated config file. */
   readonly configFile: string;
   readonly nodes: readonly LocalNodeInfo[];
-  private readonly options: Required<Omit<LocalClusterOptions, 'timing' | 'contentBytesMax' | 'snapshot'>> & LocalClusterOptions;
+  private readonly options: Required<Omit<LocalClusterOptions, 'timing' | 'contentBytesMax' | 'snapshot' | 'diskReserveBytes' | 'dataDir'>> & LocalClusterOptions;
   private readonly running = new Map<number, RunningNode>();
   private readonly outputs = new Map<number, LineRing>();
   private readonly crashes: Array<{ id: number } & ExitInfo> = [];
@@ -183,13 +187,14 @@ export class LocalCluster {
         id: node.id,
         clientAddress: node.clientAddress,
         raftAddress: node.raftAddress,
-        logDir: `n${node.id}/log`,
-        stateDir: `n${node.id}/state`,
+        logDir: path.join(this.options.dataDir ?? '', `n${node.id}/log`),
+        stateDir: path.join(this.options.dataDir ?? '', `n${node.id}/state`),
       })),
     };
     if (this.options.timing !== undefined) config['timing'] = this.options.timing;
     if (this.options.contentBytesMax !== undefined) config['contentBytesMax'] = this.options.contentBytesMax;
     if (this.options.snapshot !== undefined) config['snapshot'] = this.options.snapshot;
+    if (this.options.diskReserveBytes !== undefined) config['diskReserveBytes'] = this.options.diskReserveBytes;
     writeFileSync(this.configFile, `${JSON.stringify(config, null, 2)}\n`);
   }
 

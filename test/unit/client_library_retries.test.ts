@@ -176,6 +176,7 @@ test('client retries: each filesystem error reply becomes an FsraftFsError with 
     list: 'ERR_NOT_DIR\r\n',
     stat: 'STAT file 1 2 644\r\n',
     delete: 'ERR_IS_DIR\r\n',
+    writeat: 'ERR_NO_SPACE\r\n',
   };
   const leader = await fakeNode((parsed) => (parsed.command.name === probeName ? 'ERR_FILE_NOT_FOUND\r\n' : (replies[parsed.command.op] ?? 'ERR_CMD_ERR\r\n')));
   const client = FsraftClient.fromAddresses([leader.address]);
@@ -192,6 +193,7 @@ test('client retries: each filesystem error reply becomes an FsraftFsError with 
     t.equal(await code(client.create('f/g', 0o644, false)), 'FsraftFsError ENOTDIR');
     t.equal(await code(client.setattr('f', { mode: 0o600 })), 'FsraftFsError ENOENT');
     t.equal(await code(client.delete('d')), 'FsraftFsError EISDIR');
+    t.equal(await code(client.writeAt('f', 0, new Uint8Array([1]))), 'FsraftFsError ENOSPC', 'a nearly full disk is ENOSPC');
     t.equal(await code(client.stat('f')), 'ProtocolError BAD_REPLY', 'a malformed STAT is a bad reply, not a filesystem error');
     t.equal(await code(client.mkdir('d', 0o10000)), 'TypeError ', 'a bad mode is refused before sending');
   } finally {

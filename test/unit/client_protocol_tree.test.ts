@@ -132,6 +132,7 @@ test('client protocol tree: STAT, LIST and the new error words are spelled as th
   ];
   for (const [result, word] of words) t.equal(text(replyForResult(result)), `${word}\r\n`, word);
   t.equal(text(replyForQuery({ type: 'is_dir' })), 'ERR_IS_DIR\r\n');
+  t.equal(text(formatReply({ type: 'no_space' })), 'ERR_NO_SPACE\r\n', 'a nearly full disk');
   t.equal(text(replyForQuery({ type: 'stat', stat })), 'STAT file 7 10 644 1000 100 1 2 3 4\r\n');
   t.end();
 });
@@ -161,6 +162,7 @@ test('client protocol tree: the reply parser reads back STAT, LIST and the error
     { type: 'not_empty' },
     { type: 'invalid' },
     { type: 'too_large' },
+    { type: 'no_space' },
     { type: 'contents', version: 1, content: bytes('x'), exptimeRemainingSeconds: 0 },
   ];
   const stream = new Uint8Array(replies.flatMap((reply) => [...formatReply(reply)]));

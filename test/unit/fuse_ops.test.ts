@@ -42,6 +42,7 @@ test('fuse errno: every filesystem and client code maps to one errno, anything e
     [new FsraftError('ENOTEMPTY', ''), errno.ENOTEMPTY],
     [new FsraftError('EINVAL', ''), errno.EINVAL],
     [new FsraftError('EFBIG', ''), errno.EFBIG],
+    [new FsraftError('ENOSPC', ''), errno.ENOSPC],
     [new FsraftUnavailableError('x'), errno.EIO],
     [new FsraftOverloadedError('x'), errno.EAGAIN],
     [new FsraftClosedError(), errno.EIO],

@@ -28,6 +28,8 @@ class Harness {
   private tick: () => void = () => undefined;
   private readonly pendingWrites: Array<() => void> = [];
   readonly node: RaftNode;
+  /** What the node's disk-space check answers. */
+  diskLow = false;
 
   constructor(id: NodeId) {
     const transport: Transport = {
@@ -78,6 +80,7 @@ class Harness {
       onFatal: (error) => {
         throw error;
       },
+      diskSpaceLow: () => this.diskLow,
     });
   }
 
@@ -284,6 +287,33 @@ test('raft node ordering: a lone client is never held', async (t) => {
   t.deepEqual(h.since(mark), ['send AppendEntries to n2', 'send AppendEntries to n3', 'write start 3'], 'its next command is proposed on arrival');
   await commitEntry3(h);
   t.equal(((await second) as { type: string }).type, 'ok');
+  await h.node.stop();
+  t.end();
+});
+
+test('raft node ordering: while the disk is nearly full, commands that add data are refused before proposing; deletes go through', async (t) => {
+  const h = new Harness(1);
+  await h.becomeLeader();
+  h.diskLow = true;
+  const mark = h.events.length;
+  const refused = await writeSmall(h, 'a').then(
+    () => 'ok',
+    (error: Error) => error.name,
+  );
+  t.equal(refused, 'NoSpaceError', 'a write is refused');
+  const mkdir = await h.node.submit({ op: 'mkdir', name: 'd', mode: 0o755 }).then(
+    () => 'ok',
+    (error: Error) => error.name,
+  );
+  t.equal(mkdir, 'NoSpaceError', 'so is a mkdir');
+  await settle();
+  t.deepEqual(h.since(mark), [], 'nothing was proposed or written');
+  const removal = h.node.submit({ op: 'delete', name: 'a' });
+  await settle();
+  t.deepEqual(h.since(mark), ['send AppendEntries to n2', 'send AppendEntries to n3', 'write start 2'], 'a delete is proposed');
+  await h.completeAllWrites();
+  h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: 2, conflictIndex: 0, round: 0 });
+  t.equal(((await removal) as { type: string }).type, 'not_found', 'and answered');
   await h.node.stop();
   t.end();
 });

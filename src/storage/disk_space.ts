@@ -1,0 +1,110 @@
+/**
+ * Free space on the filesystems that hold a node's log and state. LevelDB cannot be trusted after
+ * a failed write (a half-written log record may hide the records after it), so a node whose write
+ * fails stops (src/cli/fsraft_node.ts). The monitor keeps clients from driving it there: while the
+ * space left under any of the node's directories is below a reserve, the leader refuses the
+ * commands that add data with ERR_NO_SPACE (see RaftNode.submit), and still serves reads and the
+ * commands that free space (delete, rmdir) or keep it (rename, setattr). The reserve is room for
+ * what a node writes without a client asking: log entries already accepted, snapshots, LevelDB's
+ * compactions, and writes of the other members' logs on a shared disk.
+ *
+ * Space is checked every `intervalMs` with statfs(2), off the event loop's critical path; the
+ * answer may be up to one interval old, which the reserve absorbs.
+ */
+import { statfs } from 'node:fs/promises';
+
+/** The part of statfs(2) the monitor needs. */
+export interface FsSpace {
+  /** Blocks available to unprivileged users. */
+  readonly bavail: number;
+  /** Bytes per block. */
+  readonly bsize: number;
+}
+
+export interface DiskSpaceOptions {
+  /** Directories whose filesystems are watched (the node's log and state directories). */
+  readonly dirs: readonly string[];
+  /** Below this many free bytes on any of them, space is low; 0 never reports low. */
+  readonly reserveBytes: number;
+  /** Time between checks. Default 1000 ms. */
+  readonly intervalMs?: number;
+  /** Told when space becomes low, when it recovers, and when a directory cannot be checked. */
+  readonly log: (line: string) => void;
+  /** statfs(2); tests substitute their own. */
+  readonly statfs?: (dir: string) => Promise<FsSpace>;
+}
+
+const intervalMsDefault = 1000;
+
+function mib(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+/** Watches free space under a node's directories; `low` answers from the latest check. */
+export class DiskSpaceMonitor {
+  private readonly options: DiskSpaceOptions;
+  private readonly statfs: (dir: string) => Promise<FsSpace>;
+  private timer: NodeJS.Timeout | undefined;
+  private lowNow = false;
+  /** Directories whose last check failed, so each failure is logged once until it succeeds. */
+  private readonly failing = new Set<string>();
+  private running: Promise<void> | undefined;
+
+  constructor(options: DiskSpaceOptions) {
+    this.options = options;
+    this.statfs = options.statfs ?? ((dir) => statfs(dir));
+  }
+
+  /** True while the free space under some directory is below the reserve (as of the last check). */
+  get low(): boolean {
+    return this.lowNow;
+  }
+
+  /** Checks once now, then every interval until stop(). */
+  async start(): Promise<void> {
+    await this.check();
+    this.timer = setInterval(() => void this.check(), this.options.intervalMs ?? intervalMsDefault);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One check of every directory (a check already running is awaited instead of doubled). */
+  check(): Promise<void> {
+    this.running ??= this.checkAll().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async checkAll(): Promise<void> {
+    const { reserveBytes } = this.options;
+    if (reserveBytes <= 0) return;
+    let lowest: { dir: string; free: number } | undefined;
+    for (const dir of this.options.dirs) {
+      let space: FsSpace;
+      try {
+        space = await this.statfs(dir);
+      } catch (error) {
+        // An unreadable directory says nothing about space; the last answer stands.
+        if (!this.failing.has(dir)) this.options.log(`cannot check the free space of ${dir}: ${(error as Error).message}`);
+        this.failing.add(dir);
+        continue;
+      }
+      this.failing.delete(dir);
+      const free = space.bavail * space.bsize;
+      if (lowest === undefined || free < lowest.free) lowest = { dir, free };
+    }
+    if (lowest === undefined) return;
+    const low = lowest.free < reserveBytes;
+    if (low && !this.lowNow) {
+      this.options.log(`disk space low: ${mib(lowest.free)} free under ${lowest.dir}, below the reserve of ${mib(reserveBytes)}; refusing writes that add data (ERR_NO_SPACE) until there is more`);
+    } else if (!low && this.lowNow) {
+      this.options.log(`disk space recovered: ${mib(lowest.free)} free under ${lowest.dir}; accepting writes again`);
+    }
+    this.lowNow = low;
+  }
+}
