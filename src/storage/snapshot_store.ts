@@ -119,6 +119,26 @@ export class SnapshotStore {
     const final = this.pathOf(index);
     const temp = `${final}.tmp`;
     const handle = await open(temp, 'w');
+    let bodyBytes: number;
+    try {
+      bodyBytes = await this.writeBody(handle, index, term, pieces);
+    } catch (error) {
+      // A snapshot that could not be written (a full disk, most likely) must not keep its space:
+      // the next attempt is at another index, so nothing else would remove this file until a restart.
+      await rm(temp, { force: true }).catch(() => undefined);
+      throw error;
+    }
+    await rename(temp, final);
+    await this.syncDirectory();
+    await this.keepReader(index, await open(final, 'r'));
+    return { index, term, bytes: snapshotHeaderBytes + bodyBytes };
+  }
+
+  /**
+   * Writes the pieces after the header, then the header, and syncs; closes `handle` in any case.
+   * Resolves with the body's length.
+   */
+  private async writeBody(handle: FileHandle, index: LogIndex, term: Term, pieces: Iterable<Uint8Array>): Promise<number> {
     let bodyBytes = 0;
     let bodyCrc = 0;
     try {
@@ -142,10 +162,7 @@ export class SnapshotStore {
     } finally {
       await handle.close();
     }
-    await rename(temp, final);
-    await this.syncDirectory();
-    await this.keepReader(index, await open(final, 'r'));
-    return { index, term, bytes: snapshotHeaderBytes + bodyBytes };
+    return bodyBytes;
   }
 
   /**

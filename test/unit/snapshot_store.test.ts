@@ -34,6 +34,20 @@ test('snapshot store: a written snapshot loads back, and its chunks read from th
   t.end();
 });
 
+test('snapshot store: a snapshot that fails while being written leaves no file behind', async (t) => {
+  const store = await openStore(t);
+  function* failing(): Generator<Uint8Array> {
+    yield new Uint8Array(100_000).fill(1);
+    throw new Error('ENOSPC: no space left on device, write');
+  }
+  await store.write(12, 3, failing()).then(
+    () => t.fail('the write should fail'),
+    (error: Error) => t.match(error.message, /ENOSPC/, 'the error comes through'),
+  );
+  t.deepEqual(await readdir(store.directory), [], 'the temp file is removed, so a full disk gets its space back');
+  t.end();
+});
+
 test('snapshot store: a damaged, truncated or missing file is a StorageCorruptError naming it', async (t) => {
   const store = await openStore(t);
   const meta = await store.write(12, 3, pieces);
