@@ -63,6 +63,11 @@ export interface ClusterConfig {
    * answers commands that add data with ERR_NO_SPACE (src/storage/disk_space.ts); 0 turns it off.
    */
   readonly diskReserveBytes: number;
+  /**
+   * A leader whose clients' submitted, unanswered commands hold this many bytes stops reading new
+   * commands until they fall to half (RaftNode.acceptingCommands).
+   */
+  readonly pendingBytesMax: number;
   readonly snapshot: SnapshotConfig;
 }
 
@@ -84,6 +89,7 @@ const timingDefaults: TimingConfig = {
 };
 
 const diskReserveBytesDefault = 64 * 1024 * 1024;
+const pendingBytesMaxDefault = 64 * 1024 * 1024;
 
 const snapshotDefaults: SnapshotConfig = {
   logEntriesMax: 20_000,
@@ -126,8 +132,9 @@ export function parseClusterConfig(raw: unknown, file: string): ClusterConfig {
   // Every replica must refuse the same growth, so this is cluster-wide like contentBytesMax.
   const fileBytesMax = optionalInteger(raw, 'fileBytesMax', limits.fileBytesMaxDefault, 0, Number.MAX_SAFE_INTEGER, '', fail);
   const diskReserveBytes = optionalInteger(raw, 'diskReserveBytes', diskReserveBytesDefault, 0, Number.MAX_SAFE_INTEGER, '', fail);
+  const pendingBytesMax = optionalInteger(raw, 'pendingBytesMax', pendingBytesMaxDefault, 1, Number.MAX_SAFE_INTEGER, '', fail);
   const snapshot = parseSnapshot(raw['snapshot'], fail);
-  return { file, nodes, timing, contentBytesMax, fileBytesMax, diskReserveBytes, snapshot };
+  return { file, nodes, timing, contentBytesMax, fileBytesMax, diskReserveBytes, pendingBytesMax, snapshot };
 }
 
 function parseSnapshot(raw: unknown, fail: Fail): SnapshotConfig {

@@ -102,6 +102,7 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
       if (!shuttingDown) fatal(error);
     },
     diskSpaceLow: () => diskSpace.low,
+    pendingBytesMax: config.pendingBytesMax,
   });
   const clients = new ClientServer({
     node,

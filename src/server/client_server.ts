@@ -47,10 +47,15 @@ interface Answer {
 export class ClientServer {
   private readonly server: net.Server;
   private readonly connections = new Set<ClientConnection>();
+  private readonly stopRoomListener: () => void;
 
   constructor(private readonly options: ClientServerOptions) {
     this.server = net.createServer((socket) => this.accept(socket));
     this.server.on('error', (error) => options.log(`client listener error: ${error.message}`));
+    // Connections stop reading while the node holds too many unanswered bytes (see hasRoom).
+    this.stopRoomListener = options.node.onRoom(() => {
+      for (const connection of this.connections) connection.resumeIfRoom();
+    });
   }
 
   /** Binds the client address; rejects with a clear message if it is taken. */
@@ -71,6 +76,7 @@ export class ClientServer {
 
   /** Stops accepting, closes every connection, and resolves when the listener is closed. */
   close(): Promise<void> {
+    this.stopRoomListener();
     for (const connection of this.connections) connection.destroy();
     return new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -164,12 +170,14 @@ class ClientConnection {
   }
 
   /**
-   * Room for more commands: few enough unanswered, and few enough reply bytes not yet taken by
-   * the client. Without the second bound, a client that sends `read big` in a loop and never
-   * reads would make the node buffer replies without limit.
+   * Room for more commands: few enough unanswered, few enough reply bytes not yet taken by the
+   * client, and a node not full of unanswered commands (RaftNode.acceptingCommands: clients
+   * pipelining large writes faster than they commit wait in their TCP windows). Without the
+   * second bound, a client that sends `read big` in a loop and never reads would make the node
+   * buffer replies without limit.
    */
   private hasRoom(): boolean {
-    return this.slots.length < limits.pipelinedCommandsMax && this.socket.writableLength < limits.replyBufferBytesMax;
+    return this.slots.length < limits.pipelinedCommandsMax && this.socket.writableLength < limits.replyBufferBytesMax && this.options.node.acceptingCommands;
   }
 
   /** Resolves once the replies not yet taken by the client are under replyBufferBytesMax. */
@@ -186,7 +194,7 @@ class ClientConnection {
     });
   }
 
-  private resumeIfRoom(): void {
+  resumeIfRoom(): void {
     if (this.closing || !this.socket.isPaused() || !this.hasRoom()) return;
     this.socket.resume();
     this.drain();

@@ -72,6 +72,8 @@ export interface RaftNodeOptions {
   readonly onFatal: (error: Error) => void;
   /** True while this node's disks are nearly full: commands that add data are refused. Default never. */
   readonly diskSpaceLow?: () => boolean;
+  /** Bytes of submitted commands not yet answered above which `acceptingCommands` is false (see there). */
+  readonly pendingBytesMax: number;
 }
 
 interface Deferred<T> {
@@ -147,6 +149,11 @@ export class RaftNode {
   private queuedProposals: QueuedProposal[] = [];
   /** The bytes of queuedProposals' commands. */
   private queuedBytes = 0;
+  /** Bytes of the commands submitted and not yet answered (queued, or in the log and unapplied). */
+  private pendingBytes = 0;
+  /** pendingBytes reached pendingBytesMax and has not yet fallen to half of it. */
+  private pendingFull = false;
+  private readonly roomListeners = new Set<() => void>();
   private proposeScheduled = false;
   /** While queuedProposals are fewer than this, they wait for more (see holdForAnswered); 0 = no hold. */
   private holdTarget = 0;
@@ -240,11 +247,46 @@ export class RaftNode {
     // The stamp decides expiry on every replica; the state machine never lets its time go back,
     // so a new leader whose clock is behind cannot revive an expired file.
     const data = encodeFsRequest({ ...session, stampMs: this.options.clock.nowMs(), command });
+    this.pendingBytes += data.length;
+    if (this.pendingBytes >= this.options.pendingBytesMax) this.pendingFull = true;
     return new Promise<FsResult>((resolve, reject) => {
-      this.queuedProposals.push({ data, resolve, reject });
+      this.queuedProposals.push({
+        data,
+        resolve: (result) => {
+          this.answered(data.length);
+          resolve(result);
+        },
+        reject: (error) => {
+          this.answered(data.length);
+          reject(error);
+        },
+      });
       this.queuedBytes += data.length;
       this.scheduleProposals();
     });
+  }
+
+  /**
+   * False while the commands submitted and not yet answered hold pendingBytesMax bytes or more,
+   * until they fall to half of that. The client handler stops reading new commands meanwhile (see
+   * onRoom), so clients that pipeline large writes faster than the cluster commits them wait in
+   * their TCP windows instead of in this process's memory.
+   */
+  get acceptingCommands(): boolean {
+    return !this.pendingFull;
+  }
+
+  /** Calls `listener` each time acceptingCommands turns true again; returns a function that stops it. */
+  onRoom(listener: () => void): () => void {
+    this.roomListeners.add(listener);
+    return () => this.roomListeners.delete(listener);
+  }
+
+  private answered(bytes: number): void {
+    this.pendingBytes -= bytes;
+    if (!this.pendingFull || this.pendingBytes > this.options.pendingBytesMax / 2) return;
+    this.pendingFull = false;
+    for (const listener of [...this.roomListeners]) listener();
   }
 
   /** A linearizable read (read, readat, stat, list; ReadIndex, Raft thesis §6.4), answered by the leader only. */

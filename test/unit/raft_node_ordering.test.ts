@@ -11,15 +11,20 @@ import type { Clock } from '../../src/clock/clock.js';
 import { FileServerState } from '../../src/fs/file_server.js';
 import type { FsRequest } from '../../src/fs/types.js';
 import { EntryType, type LogEntry, type RaftMessage } from '../../src/raft/types.js';
+import { ClientServer } from '../../src/server/client_server.js';
 import { RaftNode } from '../../src/server/raft_node.js';
 import type { RaftStorage, StorageWrite } from '../../src/storage/raft_storage.js';
 import type { SnapshotStore } from '../../src/storage/snapshot_store.js';
 import type { Transport } from '../../src/transport/transport.js';
 import type { NodeId } from '../../src/util/types.js';
+import { freePorts } from '../helpers/local_cluster.js';
+import { ProtocolClient, encodeWrite } from '../helpers/protocol_client.js';
 import { appendEntries, machine, voteResponse } from './raft_fixtures.js';
 
 /** Lets promise callbacks and setImmediate work run. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** Small enough that the back-pressure test reaches it with two 2 MiB writes, large enough for the 1 MiB write above. */
+const pendingBytesMax = 3 * 1024 * 1024;
 
 class Harness {
   readonly events: string[] = [];
@@ -81,6 +86,7 @@ class Harness {
         throw error;
       },
       diskSpaceLow: () => this.diskLow,
+      pendingBytesMax,
     });
   }
 
@@ -118,6 +124,11 @@ class Harness {
 
   async completeAllWrites(): Promise<void> {
     while (this.pendingWrites.length > 0) await this.completeWrite();
+  }
+
+  /** The highest index this node has sent in an AppendEntries. */
+  lastProposedIndex(): number {
+    return Math.max(0, ...this.sent.flatMap((message) => (message.type === 'AppendEntries' ? message.entries.map((entry) => entry.index) : [])));
   }
 
   get writesInFlight(): number {
@@ -315,5 +326,76 @@ test('raft node ordering: while the disk is nearly full, commands that add data 
   h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: 2, conflictIndex: 0, round: 0 });
   t.equal(((await removal) as { type: string }).type, 'not_found', 'and answered');
   await h.node.stop();
+  t.end();
+});
+
+test('raft node back-pressure: a leader stops accepting commands at pendingBytesMax unanswered bytes and says when it has room again', async (t) => {
+  const h = new Harness(1);
+  await h.becomeLeader();
+  let rooms = 0;
+  h.node.onRoom(() => rooms++);
+  const big = (name: string): Promise<unknown> => h.node.submit({ op: 'write', name, content: new Uint8Array(2 * 1024 * 1024), exptimeSeconds: 0 });
+  const first = big('a');
+  t.equal(h.node.acceptingCommands, true, '2 MiB of 3 MiB: still accepting');
+  const second = big('b');
+  t.equal(h.node.acceptingCommands, false, '4 MiB: full');
+  await settle();
+  await h.completeAllWrites();
+  h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: h.lastProposedIndex(), conflictIndex: 0, round: 0 });
+  await Promise.all([first, second]);
+  t.equal(h.node.acceptingCommands, true, 'accepting again once they are answered');
+  t.equal(rooms, 1, 'and listeners are told once');
+  await h.node.stop();
+  t.end();
+});
+
+test('raft node back-pressure: the client handler stops reading pipelined commands while the leader is full, and resumes', async (t) => {
+  const h = new Harness(1);
+  await h.becomeLeader();
+  let submitted = 0;
+  const submit = h.node.submit.bind(h.node);
+  h.node.submit = (command, session) => {
+    submitted++;
+    return submit(command, session);
+  };
+  const [port] = await freePorts(1);
+  const server = new ClientServer({
+    node: h.node,
+    address: `127.0.0.1:${port}`,
+    clientAddresses: new Map([[1, `127.0.0.1:${port}`]]),
+    contentBytesMax: 4 * 1024 * 1024,
+    leaderWaitMs: 1000,
+    partialCommandTimeoutMs: 30_000,
+    log: () => undefined,
+  });
+  await server.listen();
+  const client = await ProtocolClient.connect(`127.0.0.1:${port}`);
+  try {
+    const content = Buffer.alloc(1200 * 1024, 'x');
+    for (const name of ['a', 'b', 'c', 'd']) client.send(encodeWrite(name, content));
+    const until = async (condition: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 5000;
+      while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    await until(() => submitted >= 3);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    t.equal(submitted, 3, 'three 1.2 MiB writes fill the 3 MiB; the fourth is not read yet');
+    const commitAll = async (): Promise<void> => {
+      await h.completeAllWrites();
+      h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: h.lastProposedIndex(), conflictIndex: 0, round: 0 });
+    };
+    await commitAll();
+    await until(() => submitted === 4);
+    t.equal(submitted, 4, 'once they are answered, the fourth is read and proposed');
+    await until(() => h.writesInFlight > 0);
+    await commitAll();
+    const lines = [];
+    for (let i = 0; i < 4; i++) lines.push((await client.readReply(5000)).line.split(' ')[0]);
+    t.deepEqual(lines, ['OK', 'OK', 'OK', 'OK'], 'and every write is answered, in order');
+  } finally {
+    client.end();
+    await server.close();
+    await h.node.stop();
+  }
   t.end();
 });

@@ -25,6 +25,8 @@ test('config: a bad snapshot field is a ConfigError naming the file and the fiel
 
 test('config: diskReserveBytes defaults to 64 MiB, takes 0 (off), and names itself when bad', (t) => {
   t.equal(parseClusterConfig({ nodes }, '/c.json').diskReserveBytes, 64 * 1024 * 1024);
+  t.equal(parseClusterConfig({ nodes }, '/c.json').pendingBytesMax, 64 * 1024 * 1024, 'pendingBytesMax too');
+  t.throws(() => parseClusterConfig({ nodes, pendingBytesMax: 0 }, '/c.json'), (error: unknown) => error instanceof ConfigError && error.message.includes('pendingBytesMax: expected an integer from 1'), 'pendingBytesMax 0');
   t.equal(parseClusterConfig({ nodes, diskReserveBytes: 0 }, '/c.json').diskReserveBytes, 0);
   for (const bad of [-1, 1.5, '1G']) {
     t.throws(() => parseClusterConfig({ nodes, diskReserveBytes: bad }, '/c.json'), (error: unknown) => error instanceof ConfigError && error.message.includes('diskReserveBytes: expected an integer'), `diskReserveBytes ${JSON.stringify(bad)}`);
