@@ -134,6 +134,11 @@ export class ContentAssembler {
     return true;
   }
 
+  /** Bytes of memory this assembler holds so far. */
+  get heldBytes(): number {
+    return this.buffer.length;
+  }
+
   /** The assembled body (an owned array of exactly `totalBytes`); only valid once fill() is true. */
   get bytes(): Uint8Array {
     return this.buffer.length === this.totalBytes ? this.buffer : this.buffer.subarray(0, this.totalBytes);

@@ -145,6 +145,16 @@ export class CommandParser {
     return this.queue.bufferedBytes;
   }
 
+  /**
+   * Bytes held for commands not yet returned by next(): unparsed input, a content being
+   * assembled, and a whole content still owed its CRLF.
+   */
+  get heldBytes(): number {
+    const awaiting = this.awaitingTerminator?.command;
+    const awaitingBytes = awaiting !== undefined && 'content' in awaiting ? awaiting.content.length : 0;
+    return this.queue.bufferedBytes + (this.pending?.content.heldBytes ?? 0) + awaitingBytes;
+  }
+
   /** True while part of a command has arrived: a line, or a write/cas/writeat still owed content or CRLF. */
   get holdsPartialCommand(): boolean {
     return this.failure === undefined && (this.pending !== undefined || this.awaitingTerminator !== undefined || this.queue.bufferedBytes > 0);

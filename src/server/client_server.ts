@@ -28,6 +28,8 @@ export interface ClientServerOptions {
    * pin a gigabyte of half-received content.
    */
   readonly partialCommandTimeoutMs: number;
+  /** Overrides the bound on received, unparsed bytes of all connections (see ReceiveBudget). */
+  readonly receiveBytesMax?: number;
   readonly log: (line: string) => void;
 }
 
@@ -43,13 +45,47 @@ interface Answer {
   readonly closeAfter: boolean;
 }
 
+/**
+ * The bytes of all connections received and not yet parsed into whole commands: partial
+ * commands, mostly, each up to contentBytesMax. Beyond `bytesMax`, a connection left holding part
+ * of a command after parsing stops being read until the total falls to half. Its stall timer keeps
+ * running (see onStall), so connections that hold their part and send nothing more are closed and
+ * free the budget; one that completes commands in single reads is never held. Without it, 4,096
+ * connections each sending most of a 1 MiB write would pin 4 GiB.
+ */
+class ReceiveBudget {
+  private total = 0;
+  private readonly waiting = new Set<ClientConnection>();
+
+  constructor(private readonly bytesMax: number) {}
+
+  /** `connection` now holds `after` unparsed bytes instead of `before`; true if it must wait. */
+  update(connection: ClientConnection, before: number, after: number): boolean {
+    this.total += after - before;
+    if (this.total <= this.bytesMax / 2 && this.waiting.size > 0) {
+      const freed = [...this.waiting];
+      this.waiting.clear();
+      for (const waiting of freed) waiting.receiveRoom();
+    }
+    if (after === 0 || this.total <= this.bytesMax) return false;
+    this.waiting.add(connection);
+    return true;
+  }
+
+  forget(connection: ClientConnection): void {
+    this.waiting.delete(connection);
+  }
+}
+
 /** Listens for protocol clients and serves each connection with a ClientConnection. */
 export class ClientServer {
   private readonly server: net.Server;
   private readonly connections = new Set<ClientConnection>();
   private readonly stopRoomListener: () => void;
+  private readonly budget: ReceiveBudget;
 
   constructor(private readonly options: ClientServerOptions) {
+    this.budget = new ReceiveBudget(options.receiveBytesMax ?? Math.max(limits.clientReceiveBytesMax, 4 * options.contentBytesMax));
     this.server = net.createServer((socket) => this.accept(socket));
     this.server.on('error', (error) => options.log(`client listener error: ${error.message}`));
     // Connections stop reading while the node holds too many unanswered bytes (see hasRoom).
@@ -86,7 +122,7 @@ export class ClientServer {
       socket.end(formatReply({ type: 'internal_error' }));
       return;
     }
-    const connection = new ClientConnection(socket, this.options, () => this.connections.delete(connection));
+    const connection = new ClientConnection(socket, this.options, this.budget, () => this.connections.delete(connection));
     this.connections.add(connection);
   }
 }
@@ -103,10 +139,15 @@ class ClientConnection {
   private readsDone: Promise<void> = Promise.resolve();
   /** Armed while the parser holds part of a command; see partialCommandTimeoutMs. */
   private stallTimer: NodeJS.Timeout | undefined;
+  /** Unparsed bytes last reported to the budget. */
+  private receivedBytes = 0;
+  /** Not read until the budget has room (see ReceiveBudget). */
+  private waitingForBudget = false;
 
   constructor(
     private readonly socket: net.Socket,
     private readonly options: ClientServerOptions,
+    private readonly budget: ReceiveBudget,
     private readonly onClose: () => void,
   ) {
     this.parser = new CommandParser({ contentBytesMax: options.contentBytesMax });
@@ -117,6 +158,8 @@ class ClientConnection {
     socket.on('close', () => {
       this.closing = true;
       clearTimeout(this.stallTimer);
+      this.budget.forget(this);
+      this.account();
       onClose();
     });
   }
@@ -142,7 +185,9 @@ class ClientConnection {
 
   private onStall(): void {
     // Buffered bytes may be whole commands held back by back-pressure; only a partial one stalls.
-    if (this.closing || this.socket.isPaused() || !this.parser.holdsPartialCommand) return;
+    // A connection waiting for the receive budget still stalls: else holders of partial commands
+    // could keep the budget full for ever.
+    if (this.closing || (this.socket.isPaused() && !this.waitingForBudget) || !this.parser.holdsPartialCommand) return;
     this.closeWithCommandError(`no progress on a partial command for ${this.options.partialCommandTimeoutMs} ms`);
   }
 
@@ -165,19 +210,39 @@ class ClientConnection {
       }
       this.start(parsed.command, parsed.request);
     }
+    this.account();
     // Back-pressure: a client that pipelines without reading its replies stops being read.
     if (!this.hasRoom()) this.socket.pause();
   }
 
+  /** Reports this connection's unparsed bytes to the budget, and waits if it says so. */
+  private account(): void {
+    const now = this.closing ? 0 : this.parser.heldBytes;
+    const before = this.receivedBytes;
+    this.receivedBytes = now;
+    if (this.budget.update(this, before, now)) this.waitingForBudget = true;
+  }
+
+  /** The budget has room again. */
+  receiveRoom(): void {
+    this.waitingForBudget = false;
+    this.resumeIfRoom();
+  }
+
   /**
-   * Room for more commands: few enough unanswered, few enough reply bytes not yet taken by the
-   * client, and a node not full of unanswered commands (RaftNode.acceptingCommands: clients
-   * pipelining large writes faster than they commit wait in their TCP windows). Without the
-   * second bound, a client that sends `read big` in a loop and never reads would make the node
-   * buffer replies without limit.
+   * Room for more commands: not waiting for the receive budget, few enough unanswered, few
+   * enough reply bytes not yet taken by the client (else a client that sends `read big` in a loop
+   * and never reads would make the node buffer replies without limit), and a node not full of
+   * unanswered commands (RaftNode.acceptingCommands: clients pipelining large writes faster than
+   * they commit wait in their TCP windows).
    */
   private hasRoom(): boolean {
-    return this.slots.length < limits.pipelinedCommandsMax && this.socket.writableLength < limits.replyBufferBytesMax && this.options.node.acceptingCommands;
+    return (
+      !this.waitingForBudget &&
+      this.slots.length < limits.pipelinedCommandsMax &&
+      this.socket.writableLength < limits.replyBufferBytesMax &&
+      this.options.node.acceptingCommands
+    );
   }
 
   /** Resolves once the replies not yet taken by the client are under replyBufferBytesMax. */

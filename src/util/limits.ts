@@ -13,6 +13,11 @@ export const limits = {
   pipelinedCommandsMax: 256,
   /** Reply bytes queued for a client that is not reading them before the node stops reading its commands. */
   replyBufferBytesMax: 8 * 1024 * 1024,
+  /**
+   * Bytes received from all clients and not yet whole commands (at least 4 x contentBytesMax is
+   * used) before the node stops reading the connections that hold part of a command.
+   */
+  clientReceiveBytesMax: 256 * 1024 * 1024,
   /** Entries in one AppendEntries message. */
   appendEntriesMax: 512,
   /** Payload bytes in one AppendEntries message (at least one entry is always sent). */

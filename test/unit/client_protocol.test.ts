@@ -127,6 +127,22 @@ test('client protocol: three pipelined commands in one chunk come out in order',
   t.end();
 });
 
+test('client protocol: heldBytes counts unparsed input, content being assembled, and content owed its CRLF', (t) => {
+  const parser = new CommandParser({ contentBytesMax: 1024 * 1024 });
+  parser.push(encoder.encode('write a 100000\r\n'));
+  parser.push(new Uint8Array(60_000));
+  t.equal(parser.heldBytes, 16 + 60_000, 'unparsed');
+  t.equal(parser.next(), undefined);
+  t.ok(parser.heldBytes >= 60_000, `content being assembled (${parser.heldBytes})`);
+  parser.push(new Uint8Array(40_000));
+  t.equal(parser.next(), undefined);
+  t.equal(parser.heldBytes, 100_000, 'a whole content still owed its CRLF');
+  parser.push(encoder.encode('\r\n'));
+  t.equal(parser.next()?.type, 'command');
+  t.equal(parser.heldBytes, 0, 'nothing once the command is out');
+  t.end();
+});
+
 test('client protocol: a stream split at every byte boundary parses the same', (t) => {
   const input = concat(
     bytes('write a 5 9\r\nx\r\ny\0\r\n'),

@@ -349,8 +349,8 @@ test('raft node back-pressure: a leader stops accepting commands at pendingBytes
   t.end();
 });
 
-test('raft node back-pressure: the client handler stops reading pipelined commands while the leader is full, and resumes', async (t) => {
-  const h = new Harness(1);
+/** A client handler on a free 127.0.0.1 port over node 1 of `h`, which is made leader; counts submits. */
+async function serveClients(h: Harness, options: { contentBytesMax: number; partialCommandTimeoutMs?: number; receiveBytesMax?: number }): Promise<{ server: ClientServer; address: string; submitted: () => number }> {
   await h.becomeLeader();
   let submitted = 0;
   const submit = h.node.submit.bind(h.node);
@@ -359,17 +359,25 @@ test('raft node back-pressure: the client handler stops reading pipelined comman
     return submit(command, session);
   };
   const [port] = await freePorts(1);
+  const address = `127.0.0.1:${port}`;
   const server = new ClientServer({
     node: h.node,
-    address: `127.0.0.1:${port}`,
-    clientAddresses: new Map([[1, `127.0.0.1:${port}`]]),
-    contentBytesMax: 4 * 1024 * 1024,
+    address,
+    clientAddresses: new Map([[1, address]]),
+    contentBytesMax: options.contentBytesMax,
     leaderWaitMs: 1000,
-    partialCommandTimeoutMs: 30_000,
+    partialCommandTimeoutMs: options.partialCommandTimeoutMs ?? 30_000,
+    ...(options.receiveBytesMax === undefined ? {} : { receiveBytesMax: options.receiveBytesMax }),
     log: () => undefined,
   });
   await server.listen();
-  const client = await ProtocolClient.connect(`127.0.0.1:${port}`);
+  return { server, address, submitted: () => submitted };
+}
+
+test('raft node back-pressure: the client handler stops reading pipelined commands while the leader is full, and resumes', async (t) => {
+  const h = new Harness(1);
+  const { server, address, submitted } = await serveClients(h, { contentBytesMax: 4 * 1024 * 1024 });
+  const client = await ProtocolClient.connect(address);
   try {
     const content = Buffer.alloc(1200 * 1024, 'x');
     for (const name of ['a', 'b', 'c', 'd']) client.send(encodeWrite(name, content));
@@ -377,16 +385,16 @@ test('raft node back-pressure: the client handler stops reading pipelined comman
       const deadline = Date.now() + 5000;
       while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     };
-    await until(() => submitted >= 3);
+    await until(() => submitted() >= 3);
     await new Promise((resolve) => setTimeout(resolve, 50));
-    t.equal(submitted, 3, 'three 1.2 MiB writes fill the 3 MiB; the fourth is not read yet');
+    t.equal(submitted(), 3, 'three 1.2 MiB writes fill the 3 MiB; the fourth is not read yet');
     const commitAll = async (): Promise<void> => {
       await h.completeAllWrites();
       h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: h.lastProposedIndex(), conflictIndex: 0, round: 0 });
     };
     await commitAll();
-    await until(() => submitted === 4);
-    t.equal(submitted, 4, 'once they are answered, the fourth is read and proposed');
+    await until(() => submitted() === 4);
+    t.equal(submitted(), 4, 'once they are answered, the fourth is read and proposed');
     await until(() => h.writesInFlight > 0);
     await commitAll();
     const lines = [];
@@ -394,6 +402,44 @@ test('raft node back-pressure: the client handler stops reading pipelined comman
     t.deepEqual(lines, ['OK', 'OK', 'OK', 'OK'], 'and every write is answered, in order');
   } finally {
     client.end();
+    await server.close();
+    await h.node.stop();
+  }
+  t.end();
+});
+
+test('client handler receive budget: connections holding partial commands past the budget stop being read until stalled ones are closed', async (t) => {
+  const h = new Harness(1);
+  const stallMs = 600;
+  const { server, address, submitted } = await serveClients(h, { contentBytesMax: 1024 * 1024, partialCommandTimeoutMs: stallMs, receiveBytesMax: 2 * 1024 * 1024 });
+  const clients: ProtocolClient[] = [];
+  try {
+    const startedMs = Date.now();
+    // Three clients each send 800 KiB of a 1 MiB write and stop: 2.4 MiB held, over the 2 MiB.
+    for (const name of ['a1', 'a2', 'a3']) {
+      const client = await ProtocolClient.connect(address);
+      clients.push(client);
+      client.send(Buffer.concat([Buffer.from(`write ${name} ${1024 * 1024}\r\n`), Buffer.alloc(800 * 1024, 'a')]));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const legit = await ProtocolClient.connect(address);
+    clients.push(legit);
+    legit.send(encodeWrite('legit', Buffer.alloc(900 * 1024, 'l')));
+    await new Promise((resolve) => setTimeout(resolve, startedMs + stallMs * 0.75 - Date.now()));
+    t.equal(submitted(), 0, 'a whole write sent while the budget is exceeded is not read meanwhile');
+    const deadline = Date.now() + 5000;
+    while (submitted() === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    t.equal(submitted(), 1, 'once the stalled clients are closed, it is read and proposed');
+    while (h.writesInFlight === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    await h.completeAllWrites();
+    h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: h.lastProposedIndex(), conflictIndex: 0, round: 0 });
+    t.equal((await legit.readReply(5000)).line.split(' ')[0], 'OK', 'and answered');
+    for (const attacker of clients.slice(0, 3)) {
+      const reply = await attacker.nextReplyOrClose(5000);
+      t.equal(reply === 'closed' ? 'closed' : reply.line, 'ERR_CMD_ERR', 'each stalled client is told and closed');
+    }
+  } finally {
+    for (const client of clients) client.end();
     await server.close();
     await h.node.stop();
   }
