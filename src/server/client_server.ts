@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import { CommandParser, formatReply, isQueryCommand, queryOf, replyForQuery, replyForResult, type ClientCommand, type RequestId } from '../codec/client_protocol.js';
+import { ByteBudget } from '../util/byte_budget.js';
 import { limits } from '../util/limits.js';
 import type { NodeId } from '../util/types.js';
 import { parseHostPort } from '../util/host_port.js';
@@ -28,7 +29,7 @@ export interface ClientServerOptions {
    * pin a gigabyte of half-received content.
    */
   readonly partialCommandTimeoutMs: number;
-  /** Overrides the bound on received, unparsed bytes of all connections (see ReceiveBudget). */
+  /** Overrides the bound on the bytes all connections hold for commands still arriving (see ClientServer). */
   readonly receiveBytesMax?: number;
   readonly log: (line: string) => void;
 }
@@ -45,53 +46,36 @@ interface Answer {
   readonly closeAfter: boolean;
 }
 
-/**
- * The bytes of all connections received and not yet parsed into whole commands: partial
- * commands, mostly, each up to contentBytesMax. Beyond `bytesMax`, a connection left holding part
- * of a command after parsing stops being read until the total falls to half. Its stall timer keeps
- * running (see onStall), so connections that hold their part and send nothing more are closed and
- * free the budget; one that completes commands in single reads is never held. Without it, 4,096
- * connections each sending most of a 1 MiB write would pin 4 GiB.
- */
-class ReceiveBudget {
-  private total = 0;
-  private readonly waiting = new Set<ClientConnection>();
-
-  constructor(private readonly bytesMax: number) {}
-
-  /** `connection` now holds `after` unparsed bytes instead of `before`; true if it must wait. */
-  update(connection: ClientConnection, before: number, after: number): boolean {
-    this.total += after - before;
-    if (this.total <= this.bytesMax / 2 && this.waiting.size > 0) {
-      const freed = [...this.waiting];
-      this.waiting.clear();
-      for (const waiting of freed) waiting.receiveRoom();
-    }
-    if (after === 0 || this.total <= this.bytesMax) return false;
-    this.waiting.add(connection);
-    return true;
-  }
-
-  forget(connection: ClientConnection): void {
-    this.waiting.delete(connection);
-  }
-}
-
 /** Listens for protocol clients and serves each connection with a ClientConnection. */
 export class ClientServer {
   private readonly server: net.Server;
   private readonly connections = new Set<ClientConnection>();
   private readonly stopRoomListener: () => void;
-  private readonly budget: ReceiveBudget;
+  /**
+   * The bytes all connections hold for commands still arriving (CommandParser.heldBytes): partial
+   * commands, mostly, each up to contentBytesMax. While it is full, a connection holding part of
+   * a command is not read (see hasRoom). Its stall timer keeps running (see onStall), so
+   * connections that hold their part and send nothing more are closed and free the budget; one
+   * that completes commands in single reads is never held. Without it, 4,096 connections each
+   * sending most of a 1 MiB write would pin 4 GiB.
+   */
+  private readonly received: ByteBudget;
 
   constructor(private readonly options: ClientServerOptions) {
-    this.budget = new ReceiveBudget(options.receiveBytesMax ?? Math.max(limits.clientReceiveBytesMax, 4 * options.contentBytesMax));
+    this.received = new ByteBudget(options.receiveBytesMax ?? Math.max(limits.clientReceiveBytesMax, 4 * options.contentBytesMax));
     this.server = net.createServer((socket) => this.accept(socket));
     this.server.on('error', (error) => options.log(`client listener error: ${error.message}`));
-    // Connections stop reading while the node holds too many unanswered bytes (see hasRoom).
-    this.stopRoomListener = options.node.onRoom(() => {
+    // Connections stop reading while the node holds too many unanswered bytes, or they hold too
+    // many unparsed ones (see hasRoom); both budgets say when there is room again.
+    const resumeAll = (): void => {
       for (const connection of this.connections) connection.resumeIfRoom();
-    });
+    };
+    const stopNodeListener = options.node.onRoom(resumeAll);
+    const stopReceivedListener = this.received.onRoom(resumeAll);
+    this.stopRoomListener = () => {
+      stopNodeListener();
+      stopReceivedListener();
+    };
   }
 
   /** Binds the client address; rejects with a clear message if it is taken. */
@@ -122,7 +106,7 @@ export class ClientServer {
       socket.end(formatReply({ type: 'internal_error' }));
       return;
     }
-    const connection = new ClientConnection(socket, this.options, this.budget, () => this.connections.delete(connection));
+    const connection = new ClientConnection(socket, this.options, this.received, () => this.connections.delete(connection));
     this.connections.add(connection);
   }
 }
@@ -139,15 +123,14 @@ class ClientConnection {
   private readsDone: Promise<void> = Promise.resolve();
   /** Armed while the parser holds part of a command; see partialCommandTimeoutMs. */
   private stallTimer: NodeJS.Timeout | undefined;
-  /** Unparsed bytes last reported to the budget. */
-  private receivedBytes = 0;
-  /** Not read until the budget has room (see ReceiveBudget). */
-  private waitingForBudget = false;
+  /** The bytes last counted in `received` for this connection's commands still arriving. */
+  private heldBytes = 0;
 
   constructor(
     private readonly socket: net.Socket,
     private readonly options: ClientServerOptions,
-    private readonly budget: ReceiveBudget,
+    /** Shared by all connections (see ClientServer.received). */
+    private readonly received: ByteBudget,
     private readonly onClose: () => void,
   ) {
     this.parser = new CommandParser({ contentBytesMax: options.contentBytesMax });
@@ -158,7 +141,6 @@ class ClientConnection {
     socket.on('close', () => {
       this.closing = true;
       clearTimeout(this.stallTimer);
-      this.budget.forget(this);
       this.account();
       onClose();
     });
@@ -187,7 +169,7 @@ class ClientConnection {
     // Buffered bytes may be whole commands held back by back-pressure; only a partial one stalls.
     // A connection waiting for the receive budget still stalls: else holders of partial commands
     // could keep the budget full for ever.
-    if (this.closing || (this.socket.isPaused() && !this.waitingForBudget) || !this.parser.holdsPartialCommand) return;
+    if (this.closing || (this.socket.isPaused() && !this.waitingForBudget()) || !this.parser.holdsPartialCommand) return;
     this.closeWithCommandError(`no progress on a partial command for ${this.options.partialCommandTimeoutMs} ms`);
   }
 
@@ -195,6 +177,10 @@ class ClientConnection {
   private closeWithCommandError(reason: string): void {
     this.options.log(`client ${this.socket.remoteAddress}:${this.socket.remotePort}: ${reason}; closing`);
     this.closing = true;
+    // Its part of a command no longer counts, and a socket paused for back-pressure is read again
+    // (and what arrives dropped, see onData), so the client's close is seen and the connection ends.
+    this.account();
+    this.socket.resume();
     this.slots.push({ reply: formatReply({ type: 'command_error' }), closeAfter: true });
     this.writeReplies();
   }
@@ -215,18 +201,16 @@ class ClientConnection {
     if (!this.hasRoom()) this.socket.pause();
   }
 
-  /** Reports this connection's unparsed bytes to the budget, and waits if it says so. */
+  /** Counts this connection's bytes of commands still arriving in the shared budget. */
   private account(): void {
     const now = this.closing ? 0 : this.parser.heldBytes;
-    const before = this.receivedBytes;
-    this.receivedBytes = now;
-    if (this.budget.update(this, before, now)) this.waitingForBudget = true;
+    this.received.change(now - this.heldBytes);
+    this.heldBytes = now;
   }
 
-  /** The budget has room again. */
-  receiveRoom(): void {
-    this.waitingForBudget = false;
-    this.resumeIfRoom();
+  /** Not read while the connections together hold too much of commands still arriving and this one holds some. */
+  private waitingForBudget(): boolean {
+    return this.received.full && this.heldBytes > 0;
   }
 
   /**
@@ -238,7 +222,7 @@ class ClientConnection {
    */
   private hasRoom(): boolean {
     return (
-      !this.waitingForBudget &&
+      !this.waitingForBudget() &&
       this.slots.length < limits.pipelinedCommandsMax &&
       this.socket.writableLength < limits.replyBufferBytesMax &&
       this.options.node.acceptingCommands

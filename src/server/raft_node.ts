@@ -39,6 +39,7 @@ import type { LogOp, RaftStorage, StorageWrite } from '../storage/raft_storage.j
 import type { SnapshotStore } from '../storage/snapshot_store.js';
 import type { Transport } from '../transport/transport.js';
 import { assert } from '../util/assert.js';
+import { ByteBudget } from '../util/byte_budget.js';
 import { limits } from '../util/limits.js';
 import type { LogIndex, NodeId, Term } from '../util/types.js';
 import { NoSpaceError, NodeStoppedError, NotLeaderError, OutcomeUnknownError, OverloadedError } from './node_errors.js';
@@ -150,10 +151,7 @@ export class RaftNode {
   /** The bytes of queuedProposals' commands. */
   private queuedBytes = 0;
   /** Bytes of the commands submitted and not yet answered (queued, or in the log and unapplied). */
-  private pendingBytes = 0;
-  /** pendingBytes reached pendingBytesMax and has not yet fallen to half of it. */
-  private pendingFull = false;
-  private readonly roomListeners = new Set<() => void>();
+  private readonly pending: ByteBudget;
   private proposeScheduled = false;
   /** While queuedProposals are fewer than this, they wait for more (see holdForAnswered); 0 = no hold. */
   private holdTarget = 0;
@@ -184,6 +182,7 @@ export class RaftNode {
 
   constructor(options: RaftNodeOptions) {
     this.options = options;
+    this.pending = new ByteBudget(options.pendingBytesMax);
     this.machine = options.machine;
     this.fileServer = options.fileServer;
     // The state machine starts from the snapshot the core starts from.
@@ -247,17 +246,16 @@ export class RaftNode {
     // The stamp decides expiry on every replica; the state machine never lets its time go back,
     // so a new leader whose clock is behind cannot revive an expired file.
     const data = encodeFsRequest({ ...session, stampMs: this.options.clock.nowMs(), command });
-    this.pendingBytes += data.length;
-    if (this.pendingBytes >= this.options.pendingBytesMax) this.pendingFull = true;
+    this.pending.change(data.length);
     return new Promise<FsResult>((resolve, reject) => {
       this.queuedProposals.push({
         data,
         resolve: (result) => {
-          this.answered(data.length);
+          this.pending.change(-data.length);
           resolve(result);
         },
         reject: (error) => {
-          this.answered(data.length);
+          this.pending.change(-data.length);
           reject(error);
         },
       });
@@ -273,20 +271,12 @@ export class RaftNode {
    * their TCP windows instead of in this process's memory.
    */
   get acceptingCommands(): boolean {
-    return !this.pendingFull;
+    return !this.pending.full;
   }
 
   /** Calls `listener` each time acceptingCommands turns true again; returns a function that stops it. */
   onRoom(listener: () => void): () => void {
-    this.roomListeners.add(listener);
-    return () => this.roomListeners.delete(listener);
-  }
-
-  private answered(bytes: number): void {
-    this.pendingBytes -= bytes;
-    if (!this.pendingFull || this.pendingBytes > this.options.pendingBytesMax / 2) return;
-    this.pendingFull = false;
-    for (const listener of [...this.roomListeners]) listener();
+    return this.pending.onRoom(listener);
   }
 
   /** A linearizable read (read, readat, stat, list; ReadIndex, Raft thesis §6.4), answered by the leader only. */

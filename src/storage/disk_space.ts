@@ -60,8 +60,9 @@ export class DiskSpaceMonitor {
     return this.lowNow;
   }
 
-  /** Checks once now, then every interval until stop(). */
+  /** Checks once now, then every interval until stop(); with no reserve, never. */
   async start(): Promise<void> {
+    if (this.options.reserveBytes <= 0) return;
     await this.check();
     this.timer = setInterval(() => void this.check(), this.options.intervalMs ?? intervalMsDefault);
     this.timer.unref();

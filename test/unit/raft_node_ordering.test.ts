@@ -102,12 +102,17 @@ class Harness {
     await this.completeAllWrites();
     this.receive(voteResponse({ from: 2, to: 1, term: 1 }));
     await this.completeAllWrites();
-    for (const from of [2, 3]) this.receive({ type: 'AppendEntriesResponse', from, to: 1, term: 1, success: true, matchIndex: 1, conflictIndex: 0, round: 0 });
+    for (const from of [2, 3]) this.ack(from, 1);
     await this.completeAllWrites();
   }
 
   receive(message: RaftMessage): void {
     this.deliver(message);
+  }
+
+  /** Node `from` acknowledges the leader's (node 1's, term 1) log up to `matchIndex`. */
+  ack(from: NodeId, matchIndex: number): void {
+    this.receive({ type: 'AppendEntriesResponse', from, to: 1, term: 1, success: true, matchIndex, conflictIndex: 0, round: 0 });
   }
 
   ticks(count: number): void {
@@ -178,7 +183,7 @@ test('raft node ordering: a leader sends its AppendEntries before starting its o
   );
   await h.completeWrite();
   t.equal(h.writesInFlight, 0);
-  h.receive({ type: 'AppendEntriesResponse', from: 3, to: 1, term: 1, success: true, matchIndex: 2, conflictIndex: 0, round: 0 });
+  h.ack(3, 2);
   t.deepEqual(h.events.at(-1), 'apply x', 'committed by this node and n3, it is applied');
   t.equal((await result).type, 'ok', 'and the client gets its result');
   await h.node.stop();
@@ -205,12 +210,20 @@ test('raft node ordering: a leader holds new commands while earlier ones are unc
   t.equal(entry3?.index, 3, 'entry 2 holds a alone');
   t.equal(entry3?.data[0], fsBatchFormat, 'b and c share entry 3 (big, over the 256 KiB batch bound, goes alone in entry 4)');
   await h.completeAllWrites();
-  h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: 4, conflictIndex: 0, round: 0 });
+  h.ack(2, 4);
   await Promise.all([first, ...held, large]);
   t.deepEqual(h.events.filter((event) => event.startsWith('apply')), ['apply a', 'apply b', 'apply c', 'apply big'], 'each applied once, in order');
   await h.node.stop();
   t.end();
 });
+
+/** How a submitted command ended: its result's type, or the name of the error it was refused with. */
+function outcome(command: Promise<unknown>): Promise<string> {
+  return command.then(
+    (result) => (result as { type: string }).type,
+    (error: Error) => error.name,
+  );
+}
 
 /** Elects node 1, commits `a` (entry 2) while `b` waits; resolves once a's client is answered. */
 async function commitWithOneQueued(h: Harness): Promise<{ second: Promise<unknown>; mark: number }> {
@@ -221,7 +234,7 @@ async function commitWithOneQueued(h: Harness): Promise<{ second: Promise<unknow
   const second = writeSmall(h, 'b');
   await settle();
   const mark = h.events.length;
-  h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: 2, conflictIndex: 0, round: 0 });
+  h.ack(2, 2);
   await first;
   return { second, mark };
 }
@@ -233,7 +246,7 @@ function writeSmall(h: Harness, name: string): Promise<unknown> {
 /** Makes entry 3 durable here and on n3, which commits it. */
 async function commitEntry3(h: Harness): Promise<void> {
   await h.completeAllWrites();
-  h.receive({ type: 'AppendEntriesResponse', from: 3, to: 1, term: 1, success: true, matchIndex: 3, conflictIndex: 0, round: 0 });
+  h.ack(3, 3);
 }
 
 test('raft node ordering: after a commit, held commands wait for the answered client, then go out with its next command', async (t) => {
@@ -248,7 +261,7 @@ test('raft node ordering: after a commit, held commands wait for the answered cl
   const entry3 = h.sent.slice(sentBefore).flatMap((message) => (message.type === 'AppendEntries' ? message.entries : []))[0];
   t.equal(entry3?.data[0], fsBatchFormat, 'b and c share entry 3');
   await commitEntry3(h);
-  t.deepEqual([((await second) as { type: string }).type, ((await third) as { type: string }).type], ['ok', 'ok']);
+  t.deepEqual([await outcome(second), await outcome(third)], ['ok', 'ok']);
   await h.node.stop();
   t.end();
 });
@@ -261,7 +274,7 @@ test('raft node ordering: held commands leave on their own when the answered cli
   while (h.events.length === mark + 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
   t.deepEqual(h.since(mark), ['apply a', 'send AppendEntries to n2', 'send AppendEntries to n3', 'write start 3'], 'b leaves once the hold ends');
   await commitEntry3(h);
-  t.equal(((await second) as { type: string }).type, 'ok');
+  t.equal(await outcome(second), 'ok');
   await h.node.stop();
   t.end();
 });
@@ -270,11 +283,7 @@ test('raft node ordering: a leader that steps down during a hold fails the held 
   const h = new Harness(1);
   const { second, mark } = await commitWithOneQueued(h);
   h.receive(appendEntries({ from: 2, to: 1, term: 2, prevLogIndex: 2, prevLogTerm: 1, leaderCommit: 2 }));
-  const outcome = await second.then(
-    () => 'ok',
-    (error: Error) => error.name,
-  );
-  t.equal(outcome, 'OutcomeUnknownError', 'the held command gets an error, never silence');
+  t.equal(await outcome(second), 'OutcomeUnknownError', 'the held command gets an error, never silence');
   await new Promise((resolve) => setTimeout(resolve, 20));
   await h.completeAllWrites();
   t.notOk(h.since(mark).some((event) => event === 'write start 3' || event === 'send AppendEntries to n3'), 'no entry 3 is proposed after the hold would have ended');
@@ -289,7 +298,7 @@ test('raft node ordering: a lone client is never held', async (t) => {
   const first = writeSmall(h, 'a');
   await settle();
   await h.completeAllWrites();
-  h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: 2, conflictIndex: 0, round: 0 });
+  h.ack(2, 2);
   await first;
   await settle();
   const mark = h.events.length;
@@ -297,7 +306,7 @@ test('raft node ordering: a lone client is never held', async (t) => {
   await settle();
   t.deepEqual(h.since(mark), ['send AppendEntries to n2', 'send AppendEntries to n3', 'write start 3'], 'its next command is proposed on arrival');
   await commitEntry3(h);
-  t.equal(((await second) as { type: string }).type, 'ok');
+  t.equal(await outcome(second), 'ok');
   await h.node.stop();
   t.end();
 });
@@ -307,24 +316,16 @@ test('raft node ordering: while the disk is nearly full, commands that add data 
   await h.becomeLeader();
   h.diskLow = true;
   const mark = h.events.length;
-  const refused = await writeSmall(h, 'a').then(
-    () => 'ok',
-    (error: Error) => error.name,
-  );
-  t.equal(refused, 'NoSpaceError', 'a write is refused');
-  const mkdir = await h.node.submit({ op: 'mkdir', name: 'd', mode: 0o755 }).then(
-    () => 'ok',
-    (error: Error) => error.name,
-  );
-  t.equal(mkdir, 'NoSpaceError', 'so is a mkdir');
+  t.equal(await outcome(writeSmall(h, 'a')), 'NoSpaceError', 'a write is refused');
+  t.equal(await outcome(h.node.submit({ op: 'mkdir', name: 'd', mode: 0o755 })), 'NoSpaceError', 'so is a mkdir');
   await settle();
   t.deepEqual(h.since(mark), [], 'nothing was proposed or written');
   const removal = h.node.submit({ op: 'delete', name: 'a' });
   await settle();
   t.deepEqual(h.since(mark), ['send AppendEntries to n2', 'send AppendEntries to n3', 'write start 2'], 'a delete is proposed');
   await h.completeAllWrites();
-  h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: 2, conflictIndex: 0, round: 0 });
-  t.equal(((await removal) as { type: string }).type, 'not_found', 'and answered');
+  h.ack(2, 2);
+  t.equal(await outcome(removal), 'not_found', 'and answered');
   await h.node.stop();
   t.end();
 });
@@ -341,7 +342,7 @@ test('raft node back-pressure: a leader stops accepting commands at pendingBytes
   t.equal(h.node.acceptingCommands, false, '4 MiB: full');
   await settle();
   await h.completeAllWrites();
-  h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: h.lastProposedIndex(), conflictIndex: 0, round: 0 });
+  h.ack(2, h.lastProposedIndex());
   await Promise.all([first, second]);
   t.equal(h.node.acceptingCommands, true, 'accepting again once they are answered');
   t.equal(rooms, 1, 'and listeners are told once');
@@ -390,7 +391,7 @@ test('raft node back-pressure: the client handler stops reading pipelined comman
     t.equal(submitted(), 3, 'three 1.2 MiB writes fill the 3 MiB; the fourth is not read yet');
     const commitAll = async (): Promise<void> => {
       await h.completeAllWrites();
-      h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: h.lastProposedIndex(), conflictIndex: 0, round: 0 });
+      h.ack(2, h.lastProposedIndex());
     };
     await commitAll();
     await until(() => submitted() === 4);
@@ -432,7 +433,7 @@ test('client handler receive budget: connections holding partial commands past t
     t.equal(submitted(), 1, 'once the stalled clients are closed, it is read and proposed');
     while (h.writesInFlight === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     await h.completeAllWrites();
-    h.receive({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: h.lastProposedIndex(), conflictIndex: 0, round: 0 });
+    h.ack(2, h.lastProposedIndex());
     t.equal((await legit.readReply(5000)).line.split(' ')[0], 'OK', 'and answered');
     for (const attacker of clients.slice(0, 3)) {
       const reply = await attacker.nextReplyOrClose(5000);
