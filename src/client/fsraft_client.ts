@@ -328,17 +328,22 @@ export class FsraftClient {
   private async run(slot: Slot, command: Uint8Array, startedMs: number, deadlineMs: number): Promise<ClientReply> {
     let failures = 0;
     let lastFailure = 'no attempt finished';
+    // Kept apart from lastFailure: discovery cut short by the deadline ("none yet") must not hide
+    // why the last attempt failed (ERR_INTERNAL, a refused connection, ...).
+    let discoveryFailure: string | undefined;
     for (;;) {
       if (this.closed) throw new FsraftClosedError();
       const remainingMs = deadlineMs - Date.now();
       if (remainingMs <= 0) {
-        throw new FsraftUnavailableError(`no leader answered within ${Date.now() - startedMs} ms (${failures} failed attempts); last failure: ${lastFailure}`);
+        const then = discoveryFailure === undefined ? '' : `; then leader discovery: ${discoveryFailure}`;
+        throw new FsraftUnavailableError(`no leader answered within ${Date.now() - startedMs} ms (${failures} failed attempts); last failure: ${lastFailure}${then}`);
       }
       const leader = await this.finder.leader(deadlineMs);
       if (leader === undefined) {
-        lastFailure = `leader discovery: ${this.finder.lastFailure}`;
+        discoveryFailure = this.finder.lastFailure;
         continue;
       }
+      discoveryFailure = undefined;
       const outcome = await this.attempt(slot, leader, command, Math.min(this.options.attemptTimeoutMs, remainingMs));
       if (typeof outcome !== 'string') return outcome;
       lastFailure = outcome;
