@@ -10,15 +10,20 @@ import { ReplyParser } from '../codec/client_reply_parser.js';
 
 /** A transport-level failure: the request may or may not have reached the node. */
 export class ConnectionFailure extends Error {
-  /** True when the node's bytes could not be parsed (not a reason to retry elsewhere). */
-  readonly badReply: boolean;
+  /**
+   * 'bad_reply' when the node's bytes could not be parsed (not a reason to retry elsewhere),
+   * 'timed_out' when no reply came in time, 'lost' for anything else (refused, reset, closed).
+   */
+  readonly kind: FailureKind;
 
-  constructor(message: string, badReply = false) {
+  constructor(message: string, kind: FailureKind = 'lost') {
     super(message);
     this.name = 'ConnectionFailure';
-    this.badReply = badReply;
+    this.kind = kind;
   }
 }
+
+export type FailureKind = 'lost' | 'bad_reply' | 'timed_out';
 
 interface Waiter {
   resolve(reply: ClientReply): void;
@@ -72,7 +77,7 @@ export class Connection {
   async request(command: Uint8Array, timeoutMs: number): Promise<ClientReply> {
     if (this.failure !== undefined) throw this.failure;
     const reply = new Promise<ClientReply>((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(`${addressText(this.address)}: no reply within ${timeoutMs} ms`), timeoutMs);
+      const timer = setTimeout(() => this.fail(`${addressText(this.address)}: no reply within ${timeoutMs} ms`, 'timed_out'), timeoutMs);
       this.waiters.push({ resolve, reject, timer });
     });
     this.socket.write(command);
@@ -90,12 +95,12 @@ export class Connection {
       const reply = this.parser.next();
       if (reply === undefined) return;
       if (reply.type === 'error') {
-        this.fail(`${addressText(this.address)}: bad reply: ${reply.reason}`, true);
+        this.fail(`${addressText(this.address)}: bad reply: ${reply.reason}`, 'bad_reply');
         return;
       }
       const waiter = this.waiters.shift();
       if (waiter === undefined) {
-        this.fail(`${addressText(this.address)}: a reply nobody asked for`, true);
+        this.fail(`${addressText(this.address)}: a reply nobody asked for`, 'bad_reply');
         return;
       }
       clearTimeout(waiter.timer);
@@ -104,9 +109,9 @@ export class Connection {
     }
   }
 
-  private fail(message: string, badReply = false): void {
+  private fail(message: string, kind: FailureKind = 'lost'): void {
     if (this.failure !== undefined) return;
-    this.failure = new ConnectionFailure(message, badReply);
+    this.failure = new ConnectionFailure(message, kind);
     this.socket.destroy();
     for (const waiter of this.waiters.splice(0)) {
       clearTimeout(waiter.timer);

@@ -108,6 +108,14 @@ interface Slot {
   connection: Connection | undefined;
 }
 
+/** Why one attempt failed, to retry; `timedOut` when no reply came within the attempt's time. */
+class AttemptFailure {
+  constructor(
+    readonly reason: string,
+    readonly timedOut = false,
+  ) {}
+}
+
 interface QueuedAcquire {
   resolve(slot: Slot): void;
   reject(error: Error): void;
@@ -331,12 +339,16 @@ export class FsraftClient {
     // Kept apart from lastFailure: discovery cut short by the deadline ("none yet") must not hide
     // why the last attempt failed (ERR_INTERNAL, a refused connection, ...).
     let discoveryFailure: string | undefined;
+    // Likewise an attempt that timed out only because the deadline shortened it ("no reply within
+    // 1 ms") says less than the failure before it, so it is named after that one, not instead.
+    let cutShort: string | undefined;
     for (;;) {
       if (this.closed) throw new FsraftClosedError();
       const remainingMs = deadlineMs - Date.now();
       if (remainingMs <= 0) {
+        const cut = cutShort === undefined ? '' : `; then ${cutShort}, cut short by the deadline`;
         const then = discoveryFailure === undefined ? '' : `; then leader discovery: ${discoveryFailure}`;
-        throw new FsraftUnavailableError(`no leader answered within ${Date.now() - startedMs} ms (${failures} failed attempts); last failure: ${lastFailure}${then}`);
+        throw new FsraftUnavailableError(`no leader answered within ${Date.now() - startedMs} ms (${failures} failed attempts); last failure: ${lastFailure}${cut}${then}`);
       }
       const leader = await this.finder.leader(deadlineMs);
       if (leader === undefined) {
@@ -344,35 +356,37 @@ export class FsraftClient {
         continue;
       }
       discoveryFailure = undefined;
-      const outcome = await this.attempt(slot, leader, command, Math.min(this.options.attemptTimeoutMs, remainingMs));
-      if (typeof outcome !== 'string') return outcome;
-      lastFailure = outcome;
+      const attemptMs = Math.min(this.options.attemptTimeoutMs, remainingMs);
+      const outcome = await this.attempt(slot, leader, command, attemptMs);
+      if (!(outcome instanceof AttemptFailure)) return outcome;
+      if (failures > 0 && outcome.timedOut && attemptMs < this.options.attemptTimeoutMs) cutShort = outcome.reason;
+      else [lastFailure, cutShort] = [outcome.reason, undefined];
       failures += 1;
       await this.backoff(failures, deadlineMs);
     }
   }
 
   /** One try on the given leader: the reply to return, or why it failed (to retry). */
-  private async attempt(slot: Slot, leader: NodeAddress, command: Uint8Array, timeoutMs: number): Promise<ClientReply | string> {
+  private async attempt(slot: Slot, leader: NodeAddress, command: Uint8Array, timeoutMs: number): Promise<ClientReply | AttemptFailure> {
     const connection = this.connectionTo(slot, leader);
     let reply: ClientReply;
     try {
       reply = await connection.request(command, timeoutMs);
     } catch (error) {
       if (!(error instanceof ConnectionFailure)) throw error;
-      if (error.badReply) throw new ProtocolError('BAD_REPLY', error.message);
+      if (error.kind === 'bad_reply') throw new ProtocolError('BAD_REPLY', error.message);
       this.finder.failed(leader);
-      return error.message;
+      return new AttemptFailure(error.message, error.kind === 'timed_out');
     }
     switch (reply.type) {
       case 'redirect':
         this.finder.redirected(leader, { host: reply.host, port: reply.port });
-        return `${addressText(leader)} redirected to ${reply.host}:${reply.port}`;
+        return new AttemptFailure(`${addressText(leader)} redirected to ${reply.host}:${reply.port}`);
       case 'internal_error':
         // Leadership lost (outcome unknown: retried with the same id), no leader known, overload,
         // or a stale id; a node that keeps answering this must not pin us, so look around again.
         this.finder.failed(leader);
-        return `${addressText(leader)} answered ERR_INTERNAL`;
+        return new AttemptFailure(`${addressText(leader)} answered ERR_INTERNAL`);
       case 'command_error':
         throw new ProtocolError('CMD_ERR', `${addressText(leader)} answered ERR_CMD_ERR (malformed command or name)`);
       default:

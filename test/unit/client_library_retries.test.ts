@@ -60,6 +60,16 @@ function leaderScript(): Script {
   return (parsed) => (parsed.command.op === 'read' ? 'ERR_FILE_NOT_FOUND\r\n' : `OK ${++version}\r\n`);
 }
 
+/** A leader whose first mutation gets `first` and every later one `later`; probes find nothing. */
+function firstThen(first: ReturnType<Script>, later: ReturnType<Script>): Script {
+  let mutations = 0;
+  return (parsed) => {
+    if (parsed.command.op === 'read') return 'ERR_FILE_NOT_FOUND\r\n';
+    mutations += 1;
+    return mutations === 1 ? first : later;
+  };
+}
+
 test('client retries: a redirect is followed and each new write takes the next sequence', async (t) => {
   const leader = await fakeNode(leaderScript());
   const follower = await fakeNode(() => `ERR_REDIRECT ${leader.address}\r\n`);
@@ -79,12 +89,7 @@ test('client retries: a redirect is followed and each new write takes the next s
 });
 
 test('client retries: a write whose connection dies is retried with the same request id', async (t) => {
-  let writes = 0;
-  const leader = await fakeNode((parsed) => {
-    if (parsed.command.op === 'read') return 'ERR_FILE_NOT_FOUND\r\n';
-    writes += 1;
-    return writes === 1 ? 'close' : 'OK 7\r\n';
-  });
+  const leader = await fakeNode(firstThen('close', 'OK 7\r\n'));
   const client = FsraftClient.fromAddresses([leader.address]);
   try {
     t.deepEqual(await client.write('a', bytes('x')), { version: 7 }, 'the retry was answered');
@@ -107,6 +112,22 @@ test('client retries: endless ERR_INTERNAL (a stale id) ends in UNAVAILABLE afte
     t.ok(error instanceof FsraftUnavailableError && error.code === 'UNAVAILABLE', 'UNAVAILABLE');
     t.ok(/ERR_INTERNAL/.test((error as Error).message), `the message names the last failure: ${(error as Error).message}`);
     t.ok(elapsedMs >= 450 && elapsedMs < 1_500, `gave up after ${elapsedMs} ms`);
+  } finally {
+    client.close();
+    await leader.close();
+  }
+});
+
+test('client retries: an attempt the deadline cuts short does not hide the failure before it', async (t) => {
+  const leader = await fakeNode(firstThen('ERR_INTERNAL\r\n', 'silent'));
+  const client = FsraftClient.fromAddresses([leader.address], { requestTimeoutMs: 400 });
+  try {
+    const error = await client.write('a', bytes('x')).catch((caught: unknown) => caught);
+    t.ok(error instanceof FsraftUnavailableError, 'UNAVAILABLE');
+    const message = (error as Error).message;
+    t.ok(/last failure: [^;]*ERR_INTERNAL/.test(message), `the node's answer is the last failure: ${message}`);
+    t.ok(/then [^;]*no reply within \d+ ms, cut short by the deadline/.test(message), 'the silent attempt is named after it');
+    t.equal(leader.received.filter((line) => line.startsWith('write')).length, 2, 'two attempts');
   } finally {
     client.close();
     await leader.close();
@@ -147,12 +168,7 @@ test('client retries: close() fails calls in flight with CLOSED, and bad options
 });
 
 test('client retries: a tree command retried after ERR_INTERNAL carries the same request id', async (t) => {
-  let answered = 0;
-  const leader = await fakeNode((parsed) => {
-    if (parsed.command.op === 'read') return 'ERR_FILE_NOT_FOUND\r\n';
-    answered += 1;
-    return answered === 1 ? 'ERR_INTERNAL\r\n' : 'OK 9\r\n';
-  });
+  const leader = await fakeNode(firstThen('ERR_INTERNAL\r\n', 'OK 9\r\n'));
   const client = FsraftClient.fromAddresses([leader.address], { backoffBaseMs: 1 });
   try {
     t.deepEqual(await client.writeAt('f', -1, bytes('x')), { version: 9 });
