@@ -335,31 +335,28 @@ export class FsraftClient {
   /** Attempts until a leader answers: one attempt per loop, backoff after failures. */
   private async run(slot: Slot, command: Uint8Array, startedMs: number, deadlineMs: number): Promise<ClientReply> {
     let failures = 0;
-    let lastFailure = 'no attempt finished';
-    // Kept apart from lastFailure: discovery cut short by the deadline ("none yet") must not hide
-    // why the last attempt failed (ERR_INTERNAL, a refused connection, ...).
-    let discoveryFailure: string | undefined;
-    // Likewise an attempt that timed out only because the deadline shortened it ("no reply within
-    // 1 ms") says less than the failure before it, so it is named after that one, not instead.
+    let lastFailure: string | undefined;
+    // What the deadline cut short after lastFailure: a discovery ("none yet") or an attempt it
+    // shortened ("no reply within 1 ms"). Either says less than the failure before it (ERR_INTERNAL,
+    // a refused connection, ...), so it is named after that one, not instead of it.
     let cutShort: string | undefined;
     for (;;) {
       if (this.closed) throw new FsraftClosedError();
       const remainingMs = deadlineMs - Date.now();
       if (remainingMs <= 0) {
-        const cut = cutShort === undefined ? '' : `; then ${cutShort}, cut short by the deadline`;
-        const then = discoveryFailure === undefined ? '' : `; then leader discovery: ${discoveryFailure}`;
-        throw new FsraftUnavailableError(`no leader answered within ${Date.now() - startedMs} ms (${failures} failed attempts); last failure: ${lastFailure}${cut}${then}`);
+        const last = lastFailure ?? cutShort ?? 'no attempt finished';
+        const then = lastFailure !== undefined && cutShort !== undefined ? `; then ${cutShort}, cut short by the deadline` : '';
+        throw new FsraftUnavailableError(`no leader answered within ${Date.now() - startedMs} ms (${failures} failed attempts); last failure: ${last}${then}`);
       }
       const leader = await this.finder.leader(deadlineMs);
       if (leader === undefined) {
-        discoveryFailure = this.finder.lastFailure;
+        cutShort = `leader discovery: ${this.finder.lastFailure}`;
         continue;
       }
-      discoveryFailure = undefined;
       const attemptMs = Math.min(this.options.attemptTimeoutMs, remainingMs);
       const outcome = await this.attempt(slot, leader, command, attemptMs);
       if (!(outcome instanceof AttemptFailure)) return outcome;
-      if (failures > 0 && outcome.timedOut && attemptMs < this.options.attemptTimeoutMs) cutShort = outcome.reason;
+      if (outcome.timedOut && attemptMs < this.options.attemptTimeoutMs) cutShort = outcome.reason;
       else [lastFailure, cutShort] = [outcome.reason, undefined];
       failures += 1;
       await this.backoff(failures, deadlineMs);

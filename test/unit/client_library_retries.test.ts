@@ -118,21 +118,38 @@ test('client retries: endless ERR_INTERNAL (a stale id) ends in UNAVAILABLE afte
   }
 });
 
-test('client retries: an attempt the deadline cuts short does not hide the failure before it', async (t) => {
-  const leader = await fakeNode(firstThen('ERR_INTERNAL\r\n', 'silent'));
-  const client = FsraftClient.fromAddresses([leader.address], { requestTimeoutMs: 400 });
-  try {
-    const error = await client.write('a', bytes('x')).catch((caught: unknown) => caught);
-    t.ok(error instanceof FsraftUnavailableError, 'UNAVAILABLE');
-    const message = (error as Error).message;
-    t.ok(/last failure: [^;]*ERR_INTERNAL/.test(message), `the node's answer is the last failure: ${message}`);
-    t.ok(/then [^;]*no reply within \d+ ms, cut short by the deadline/.test(message), 'the silent attempt is named after it');
-    t.equal(leader.received.filter((line) => line.startsWith('write')).length, 2, 'two attempts');
-  } finally {
-    client.close();
-    await leader.close();
-  }
-});
+/** After ERR_INTERNAL, what the deadline cuts short: a silent second attempt, or a discovery of silent probes. */
+const cutShortCases: ReadonlyArray<{ what: string; script: () => Script; then: RegExp; writes: number }> = [
+  { what: 'an attempt', script: () => firstThen('ERR_INTERNAL\r\n', 'silent'), then: /then [^;]*no reply within \d+ ms, cut short by the deadline/, writes: 2 },
+  {
+    what: 'a leader discovery',
+    script: () => {
+      let commands = 0;
+      // The first probe finds a leader and the write gets ERR_INTERNAL; every later probe is unanswered.
+      return () => (++commands === 1 ? 'ERR_FILE_NOT_FOUND\r\n' : commands === 2 ? 'ERR_INTERNAL\r\n' : 'silent');
+    },
+    then: /then leader discovery: [^;]*, cut short by the deadline$/,
+    writes: 1,
+  },
+];
+
+for (const { what, script, then, writes } of cutShortCases) {
+  test(`client retries: ${what} the deadline cuts short does not hide the failure before it`, async (t) => {
+    const leader = await fakeNode(script());
+    const client = FsraftClient.fromAddresses([leader.address], { requestTimeoutMs: 400, discoveryAttemptMs: 100 });
+    try {
+      const error = await client.write('a', bytes('x')).catch((caught: unknown) => caught);
+      t.ok(error instanceof FsraftUnavailableError, 'UNAVAILABLE');
+      const message = (error as Error).message;
+      t.ok(/last failure: [^;]*ERR_INTERNAL/.test(message), `the node's answer is the last failure: ${message}`);
+      t.ok(then.test(message), `${what} is named after it`);
+      t.equal(leader.received.filter((line) => line.startsWith('write')).length, writes, `${writes} attempt(s)`);
+    } finally {
+      client.close();
+      await leader.close();
+    }
+  });
+}
 
 test('client retries: a silent node does not stall discovery, and waiting requests share one discovery', async (t) => {
   const silent = await fakeNode(() => 'silent');
