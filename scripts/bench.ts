@@ -19,6 +19,8 @@ const nodeCount = Number(process.env['BENCH_NODES'] ?? 5);
 const warmupMs = 300;
 /** Writes before the first row, not reported. */
 const warmupSeconds = 3;
+/** How long after a run's end a reply may still come before its loop is abandoned. */
+const replyWaitMs = 10_000;
 
 interface RunResult {
   readonly operations: number;
@@ -66,6 +68,14 @@ class ClosedLoopClient {
   start(): void {
     this.startedMs = performance.now();
     this.socket.write(this.command(this.sequence++));
+  }
+
+  /** Ends a loop still waiting for a reply (see replyWaitMs); that command counts as an error. */
+  abandon(): void {
+    if (this.finished) return;
+    this.errors++;
+    this.socket.destroy();
+    this.finish();
   }
 
   private finish(): void {
@@ -139,8 +149,15 @@ async function run(
   const startedMs = performance.now();
   await new Promise<void>((resolve) => {
     let running = clients;
+    // A cluster that stops answering must not hang the bench: loops still waiting this long after
+    // the run's end are abandoned.
+    const bound = setTimeout(() => {
+      for (const loop of loops) loop.abandon();
+    }, untilMs + replyWaitMs - performance.now());
     const done = (): void => {
-      if (--running === 0) resolve();
+      if (--running > 0) return;
+      clearTimeout(bound);
+      resolve();
     };
     sockets.forEach((socket, index) => {
       const loop = new ClosedLoopClient(socket, (sequence) => command(index, sequence), okPrefix, untilMs, measureFromMs, latencies, done);
