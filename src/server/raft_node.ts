@@ -643,8 +643,8 @@ export class RaftNode {
    * target on arrival.
    */
   private holdForAnswered(answered: number): void {
+    this.endHold();
     this.holdTarget = this.queuedProposals.length + answered;
-    clearTimeout(this.holdTimer);
     const holdMs = Math.min(answeredHoldMsMax, performance.now() - this.proposedAtMs);
     this.holdTimer = setTimeout(() => {
       this.holdTimer = undefined;

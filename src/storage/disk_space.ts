@@ -83,7 +83,6 @@ export class DiskSpaceMonitor {
 
   private async checkAll(): Promise<void> {
     const { reserveBytes } = this.options;
-    if (reserveBytes <= 0) return;
     let lowest: { dir: string; free: number } | undefined;
     for (const dir of this.options.dirs) {
       let space: FsSpace;

@@ -53,7 +53,9 @@ test('disk space: a reserve of 0 never reports low', async (t) => {
   const free = new Map<string, number | Error>([['/log', 0], ['/state', 0]]);
   const { monitor: m, logs } = monitor(free, 0);
   await m.start();
-  t.equal(m.low, false);
+  t.equal(m.low, false, 'started');
+  await m.check();
+  t.equal(m.low, false, 'and checked by hand on a full disk');
   t.deepEqual(logs, []);
   m.stop();
   t.end();
