@@ -26,8 +26,8 @@ import { EntryType } from '../raft/types.js';
 import type { HardState, LogBase, LogEntry, SnapshotMeta } from '../raft/types.js';
 import { assert } from '../util/assert.js';
 import type { LogIndex } from '../util/types.js';
-import { dataViewOf, isU32, isU64, readU64, writeU64 } from './binary.js';
-import { crc32c } from './crc32.js';
+import { dataViewOf, isU32, isU64, readU64, writeU64 } from '../util/binary.js';
+import { crc32c } from '../util/crc32.js';
 
 /** The version byte of stored records; bumped when their layout changes incompatibly. */
 export const storageRecordFormatVersion = 1;

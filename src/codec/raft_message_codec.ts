@@ -33,7 +33,7 @@ import { EntryType } from '../raft/types.js';
 import type { AppendEntries, InstallSnapshot, LogEntry, RaftMessage } from '../raft/types.js';
 import { assert, unreachable } from '../util/assert.js';
 import { limits } from '../util/limits.js';
-import { dataViewOf, isU32, isU64, readU64, writeU64 } from './binary.js';
+import { dataViewOf, isU32, isU64, readU64, writeU64 } from '../util/binary.js';
 
 /** The first byte of every encoded message; bumped when the layout changes incompatibly. */
 export const raftMessageFormatVersion = 1;

@@ -15,8 +15,8 @@
  */
 import { assert } from '../util/assert.js';
 import type { LogIndex, Term } from '../util/types.js';
-import { dataViewOf, isU32, isU64, readU64, writeU64 } from './binary.js';
-import { crc32c } from './crc32.js';
+import { dataViewOf, isU32, isU64, readU64, writeU64 } from '../util/binary.js';
+import { crc32c } from '../util/crc32.js';
 import type { DecodeRecordResult } from './log_entry_codec.js';
 
 /** The version field of snapshot files; bumped when the header layout changes incompatibly. */

@@ -24,7 +24,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Level } from 'level';
-import { dataViewOf, readU64, writeU64 } from '../codec/binary.js';
+import { dataViewOf, readU64, writeU64 } from '../util/binary.js';
 import {
   decodeHardState,
   decodeLogEntry,

@@ -16,7 +16,7 @@
 import { open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { crc32c } from '../codec/crc32.js';
+import { crc32c } from '../util/crc32.js';
 import { decodeSnapshotHeader, encodeSnapshotHeader, hex32, snapshotHeaderBytes } from '../codec/snapshot_file_codec.js';
 import type { SnapshotMeta } from '../raft/types.js';
 import { assert } from '../util/assert.js';

@@ -1,5 +1,5 @@
 import test from 'tape';
-import { crc32c } from '../../src/codec/crc32.js';
+import { crc32c } from '../../src/util/crc32.js';
 import { decodeHardState, decodeLogEntry, decodeSnapshotRecord, encodeHardState, encodeLogEntry, encodeSnapshotRecord } from '../../src/codec/log_entry_codec.js';
 import { EntryType } from '../../src/raft/types.js';
 import type { LogEntry } from '../../src/raft/types.js';
