@@ -80,10 +80,14 @@ async function main(): Promise<void> {
   const backend: FsBackend = client;
   const filesystem = new FsraftFs(backend, {
     chunkBytes: target.contentBytesMax,
+    // Each operation, however many client calls it makes, ends within the request timeout.
+    operationTimeoutMs: requestTimeoutMs,
     onError: (operation, file, error) => process.stderr.write(`fsraft-mount: ${operation} ${file}: EIO (${(error as Error).message ?? String(error)})\n`),
   });
   const fuse = new loaded.Fuse(mountpoint, filesystem.operations(), {
-    timeout: limits.fuseOperationTimeoutMs,
+    // A backstop that must never fire first: fuse-native answers a read it timed out while the
+    // operation may still fill the kernel's buffer.
+    timeout: Math.max(limits.fuseOperationTimeoutMs, requestTimeoutMs + 2 * limits.deadlineSlackMs),
     // fuse-native only knows a fixed set of -o options (and drops attr_timeout=0 as falsy) but
     // appends fsname verbatim. big_writes: the kernel sends writes of up to 128 KiB, not 4 KiB
     // pages. attr_timeout=0: the kernel keeps no attributes of its own, so the size it reads up to

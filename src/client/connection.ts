@@ -124,8 +124,3 @@ export class Connection {
 export function sameAddress(a: NodeAddress, b: NodeAddress): boolean {
   return a.host === b.host && a.port === b.port;
 }
-
-/** Resolves after `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

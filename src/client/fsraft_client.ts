@@ -4,19 +4,28 @@
  * dies, retries with exponential backoff and jitter, and tags every write, cas and delete with an
  * exactly-once request id so a retry never applies twice. A request that no leader answers within
  * `requestTimeoutMs` fails with FsraftUnavailableError instead of hanging.
+ *
+ * Deadline: every call ends within its timeout (requestTimeoutMs, or the call's own timeoutMs)
+ * plus limits.deadlineSlackMs, whatever it waits for: a free connection, leader discovery, a
+ * reply, a backoff. One Deadline, set when the call starts, bounds every one of those waits.
  */
 import { randomInt } from 'node:crypto';
 import { formatCommand, type ClientCommand, type ClientReply, type FsErrorReplyType, type RequestId } from '../codec/client_protocol.js';
 import type { FsCommand } from '../fs/types.js';
+import { systemClock } from '../clock/clock.js';
+import { Deadline } from '../clock/deadline.js';
 import { limits } from '../util/limits.js';
 import { parseHostPort } from '../util/host_port.js';
-import { Connection, ConnectionFailure, addressText, sameAddress, sleep, type NodeAddress } from './connection.js';
+import { Connection, ConnectionFailure, addressText, sameAddress, type NodeAddress } from './connection.js';
 import { FsraftClosedError, FsraftFsError, FsraftOverloadedError, FsraftUnavailableError, ProtocolError, type FsErrorCode } from './errors.js';
 import { LeaderFinder } from './leader_finder.js';
 
 /** Tunables of a client; every field has a default. */
 export interface FsraftClientOptions {
-  /** How long one call may take, retries included, before FsraftUnavailableError. Default 10 s. */
+  /**
+   * How long one call may take, retries and waiting for a connection included, before
+   * FsraftUnavailableError (it ends by then plus limits.deadlineSlackMs). Default 10 s.
+   */
   readonly requestTimeoutMs?: number;
   /** How long one attempt waits for its reply before the node is given up on. Default 3 s. */
   readonly attemptTimeoutMs?: number;
@@ -35,6 +44,22 @@ export interface FsraftClientOptions {
   readonly backoffBaseMs?: number;
   /** Largest retry delay. Default 500 ms. */
   readonly backoffMaxMs?: number;
+}
+
+/** Settings of one call. */
+export interface CallOptions {
+  /**
+   * How long this call may take, retries included, instead of requestTimeoutMs. A caller with a
+   * deadline of its own (a FUSE operation made of several calls) passes what is left of it, so
+   * the calls together end on time; 0 fails at once with UNAVAILABLE, sending nothing.
+   */
+  readonly timeoutMs?: number;
+}
+
+/** Settings of one `request`. */
+export interface RequestOptions extends CallOptions {
+  /** What the request is, for error messages (`setattr a/b`). Default 'request'. */
+  readonly what?: string;
 }
 
 /** A file as read: its version, bytes and seconds until it expires (0 for never). */
@@ -168,9 +193,9 @@ export class FsraftClient {
   }
 
   /** Writes a whole file; resolves with its new version. exptimeSeconds 0 means never expires. */
-  async write(name: string, content: Uint8Array, exptimeSeconds = 0): Promise<{ version: number }> {
+  async write(name: string, content: Uint8Array, exptimeSeconds = 0, options: CallOptions = {}): Promise<{ version: number }> {
     this.checkContent(content);
-    const reply = await this.mutate({ op: 'write', name, content, exptimeSeconds });
+    const reply = await this.mutate({ op: 'write', name, content, exptimeSeconds }, options);
     if (reply.type === 'ok') return { version: reply.version };
     throw failure('write', name, reply);
   }
@@ -180,8 +205,8 @@ export class FsraftClient {
    * directory, ENOTDIR when a parent is a file, EFBIG when the file is larger than contentBytesMax
    * (read it with readAt).
    */
-  async read(name: string): Promise<FsraftFile | null> {
-    const reply = await this.request(() => formatCommand({ op: 'read', name }), false);
+  async read(name: string, options: CallOptions = {}): Promise<FsraftFile | null> {
+    const reply = await this.query({ op: 'read', name }, options);
     if (reply.type === 'file_not_found') return null;
     if (reply.type === 'contents') {
       return { version: reply.version, content: reply.content, exptimeSeconds: reply.exptimeRemainingSeconds };
@@ -190,84 +215,84 @@ export class FsraftClient {
   }
 
   /** The attributes of a file or directory ('/' is the root). */
-  async stat(name: string): Promise<FsStat> {
-    const reply = await this.request(() => formatCommand({ op: 'stat', name }), false);
+  async stat(name: string, options: CallOptions = {}): Promise<FsStat> {
+    const reply = await this.query({ op: 'stat', name }, options);
     if (reply.type === 'stat') return toStat(reply.stat);
     throw failure('stat', name, reply);
   }
 
   /** A directory's entries, sorted by name in UTF-8 byte order. */
-  async list(name: string): Promise<FsDirEntry[]> {
-    const reply = await this.request(() => formatCommand({ op: 'list', name }), false);
+  async list(name: string, options: CallOptions = {}): Promise<FsDirEntry[]> {
+    const reply = await this.query({ op: 'list', name }, options);
     if (reply.type === 'list') return reply.entries.map((entry) => ({ name: entry.name, ...toStat(entry) }));
     throw failure('list', name, reply);
   }
 
   /** Up to `count` bytes from `offset` (fewer, possibly none, at the end); count <= contentBytesMax. */
-  async readAt(name: string, offset: number, count: number): Promise<{ version: number; content: Uint8Array }> {
+  async readAt(name: string, offset: number, count: number, options: CallOptions = {}): Promise<{ version: number; content: Uint8Array }> {
     checkCount('readAt offset', offset);
     checkCount('readAt count', count);
     if (count > this.options.contentBytesMax) {
       throw new ProtocolError('CONTENT_TOO_LARGE', `readAt count ${count} exceeds contentBytesMax ${this.options.contentBytesMax}`);
     }
-    const reply = await this.request(() => formatCommand({ op: 'readat', name, offset, count }), false);
+    const reply = await this.query({ op: 'readat', name, offset, count }, options);
     if (reply.type === 'contents') return { version: reply.version, content: reply.content };
     throw failure('readAt', name, reply);
   }
 
   /** Creates an empty file; an existing file is EEXIST when `exclusive`, else left as it is. */
-  async create(name: string, mode: number, exclusive: boolean): Promise<{ version: number }> {
+  async create(name: string, mode: number, exclusive: boolean, options: CallOptions = {}): Promise<{ version: number }> {
     checkMode(mode);
-    return this.versioned({ op: 'create', name, mode, exclusive });
+    return this.versioned({ op: 'create', name, mode, exclusive }, options);
   }
 
   /** Creates a directory (its parent must exist). */
-  async mkdir(name: string, mode: number): Promise<{ version: number }> {
+  async mkdir(name: string, mode: number, options: CallOptions = {}): Promise<{ version: number }> {
     checkMode(mode);
-    return this.versioned({ op: 'mkdir', name, mode });
+    return this.versioned({ op: 'mkdir', name, mode }, options);
   }
 
   /** Removes an empty directory. */
-  async rmdir(name: string): Promise<void> {
-    await this.done({ op: 'rmdir', name });
+  async rmdir(name: string, options: CallOptions = {}): Promise<void> {
+    await this.done({ op: 'rmdir', name }, options);
   }
 
   /** Moves `from` to `to` atomically, replacing `to` as POSIX rename(2) does. */
-  async rename(from: string, to: string): Promise<void> {
-    await this.done({ op: 'rename', name: from, to });
+  async rename(from: string, to: string, options: CallOptions = {}): Promise<void> {
+    await this.done({ op: 'rename', name: from, to }, options);
   }
 
   /** Sets a file's length, cutting it or filling it with zeros. */
-  async truncate(name: string, size: number): Promise<{ version: number }> {
+  async truncate(name: string, size: number, options: CallOptions = {}): Promise<{ version: number }> {
     checkCount('truncate size', size);
-    return this.versioned({ op: 'truncate', name, size });
+    return this.versioned({ op: 'truncate', name, size }, options);
   }
 
   /** Writes bytes at `offset` (-1: at the end, atomically), filling any gap with zeros. */
-  async writeAt(name: string, offset: number, content: Uint8Array): Promise<{ version: number }> {
+  async writeAt(name: string, offset: number, content: Uint8Array, options: CallOptions = {}): Promise<{ version: number }> {
     if (offset !== -1) checkCount('writeAt offset', offset);
     this.checkContent(content);
-    return this.versioned({ op: 'writeat', name, offset, content });
+    return this.versioned({ op: 'writeat', name, offset, content }, options);
   }
 
   /** Changes the given attributes of a file or directory ('/' is the root). */
-  async setattr(name: string, attrs: FsSetattr): Promise<{ version: number }> {
+  async setattr(name: string, attrs: FsSetattr, options: CallOptions = {}): Promise<{ version: number }> {
     if (attrs.mode !== undefined) checkMode(attrs.mode);
     for (const key of ['uid', 'gid', 'atimeMs', 'mtimeMs'] as const) {
       const value = attrs[key];
       if (value !== undefined) checkCount(`setattr ${key}`, value);
     }
     const { mode, uid, gid, atimeMs, mtimeMs } = attrs;
-    return this.versioned({ op: 'setattr', name, mode, uid, gid, atimeMs, mtimeMs });
+    return this.versioned({ op: 'setattr', name, mode, uid, gid, atimeMs, mtimeMs }, options);
   }
 
   /**
    * Replaces the file only if its version is `version` (0: creates it only if absent). A
    * mismatch is a value, not an error: `currentVersion` is the file's version, 0 if it is absent.
    */
-  async cas(name: string, version: number, content: Uint8Array, exptimeSeconds = 0): Promise<CasResult> {
+  async cas(name: string, version: number, content: Uint8Array, exptimeSeconds = 0, options: CallOptions = {}): Promise<CasResult> {
     this.checkContent(content);
-    const reply = await this.mutate({ op: 'cas', name, version, content, exptimeSeconds });
+    const reply = await this.mutate({ op: 'cas', name, version, content, exptimeSeconds }, options);
     if (reply.type === 'ok') return { ok: true, version: reply.version };
     if (reply.type === 'version_mismatch') return { ok: false, currentVersion: reply.currentVersion };
     if (reply.type === 'file_not_found') return { ok: false, currentVersion: 0 };
@@ -275,8 +300,8 @@ export class FsraftClient {
   }
 
   /** Deletes a file; false when there was none. A directory is FsraftFsError EISDIR. */
-  async delete(name: string): Promise<boolean> {
-    const reply = await this.mutate({ op: 'delete', name });
+  async delete(name: string, options: CallOptions = {}): Promise<boolean> {
+    const reply = await this.mutate({ op: 'delete', name }, options);
     if (reply.type === 'deleted') return true;
     if (reply.type === 'file_not_found') return false;
     throw failure('delete', name, reply);
@@ -285,16 +310,21 @@ export class FsraftClient {
   /**
    * The generic path every command takes: waits for a free session, builds the command once
    * (with the session's next request id when `isMutation`), and sends the same bytes on every
-   * retry until a leader answers or `requestTimeoutMs` passes. New commands only need a builder
-   * and a reply mapping. ERR_CMD_ERR throws ProtocolError; every other reply is returned.
+   * retry until a leader answers or the call's timeout (requestTimeoutMs unless
+   * `options.timeoutMs`) passes; the time spent waiting for the session counts. New commands only
+   * need a builder and a reply mapping. ERR_CMD_ERR throws ProtocolError; every other reply is
+   * returned.
    */
-  async request(build: CommandBuilder, isMutation: boolean): Promise<ClientReply> {
-    const startedMs = Date.now();
-    const deadlineMs = startedMs + this.options.requestTimeoutMs;
-    const slot = await this.acquire(deadlineMs);
+  async request(build: CommandBuilder, isMutation: boolean, options: RequestOptions = {}): Promise<ClientReply> {
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
+    // Infinity or NaN would reach setTimeout, which fires such a timer at once.
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new TypeError(`fsraft client: timeoutMs must be a finite number >= 0, not ${timeoutMs}`);
+    const deadline = Deadline.after(systemClock, timeoutMs);
+    const what = options.what ?? 'request';
+    const slot = await this.acquire(deadline, what);
     try {
       const id = isMutation ? { clientId: slot.clientId, sequence: ++slot.sequence } : undefined;
-      return await this.run(slot, build(id), startedMs, deadlineMs);
+      return await this.run(slot, build(id), deadline, what);
     } finally {
       this.release(slot);
     }
@@ -308,20 +338,24 @@ export class FsraftClient {
     for (const waiter of this.queue.splice(0)) waiter.reject(new FsraftClosedError());
   }
 
-  private mutate(command: ClientCommand): Promise<ClientReply> {
-    return this.request((id) => formatCommand(command, id), true);
+  private mutate(command: ClientCommand, options: CallOptions): Promise<ClientReply> {
+    return this.request((id) => formatCommand(command, id), true, { ...options, what: `${command.op} ${command.name}` });
+  }
+
+  private query(command: ClientCommand, options: CallOptions): Promise<ClientReply> {
+    return this.request(() => formatCommand(command), false, { ...options, what: `${command.op} ${command.name}` });
   }
 
   /** A mutation answered `OK <version>`. */
-  private async versioned(command: FsCommand): Promise<{ version: number }> {
-    const reply = await this.mutate(command);
+  private async versioned(command: FsCommand, options: CallOptions): Promise<{ version: number }> {
+    const reply = await this.mutate(command, options);
     if (reply.type === 'ok') return { version: reply.version };
     throw failure(command.op, command.name, reply);
   }
 
   /** A mutation answered `OK` without a version. */
-  private async done(command: FsCommand): Promise<void> {
-    const reply = await this.mutate(command);
+  private async done(command: FsCommand, options: CallOptions): Promise<void> {
+    const reply = await this.mutate(command, options);
     if (reply.type !== 'deleted') throw failure(command.op, command.name, reply);
   }
 
@@ -332,8 +366,11 @@ export class FsraftClient {
     }
   }
 
-  /** Attempts until a leader answers: one attempt per loop, backoff after failures. */
-  private async run(slot: Slot, command: Uint8Array, startedMs: number, deadlineMs: number): Promise<ClientReply> {
+  /**
+   * Attempts until a leader answers: one attempt per loop, backoff after failures. Each wait is
+   * bounded by what is left of `deadline` when it starts, so the loop ends at the deadline.
+   */
+  private async run(slot: Slot, command: Uint8Array, deadline: Deadline, what: string): Promise<ClientReply> {
     let failures = 0;
     let lastFailure: string | undefined;
     // What the deadline cut short after lastFailure: a discovery ("none yet") or an attempt it
@@ -342,24 +379,26 @@ export class FsraftClient {
     let cutShort: string | undefined;
     for (;;) {
       if (this.closed) throw new FsraftClosedError();
-      const remainingMs = deadlineMs - Date.now();
-      if (remainingMs <= 0) {
+      if (deadline.passed) {
         const last = lastFailure ?? cutShort ?? 'no attempt finished';
         const then = lastFailure !== undefined && cutShort !== undefined ? `; then ${cutShort}, cut short by the deadline` : '';
-        throw new FsraftUnavailableError(`no leader answered within ${Date.now() - startedMs} ms (${failures} failed attempts); last failure: ${last}${then}`);
+        throw new FsraftUnavailableError(`${what}: no leader answered within ${deadline.elapsedMs()} ms (${failures} failed attempts); last failure: ${last}${then}`);
       }
-      const leader = await this.finder.leader(deadlineMs);
+      const leader = await this.finder.leader(deadline);
       if (leader === undefined) {
         cutShort = `leader discovery: ${this.finder.lastFailure}`;
         continue;
       }
-      const attemptMs = Math.min(this.options.attemptTimeoutMs, remainingMs);
+      // What is left now, not before the discovery: an attempt given the time left before a
+      // discovery that used most of it ran up to attemptTimeoutMs past the deadline.
+      const attemptMs = Math.min(this.options.attemptTimeoutMs, deadline.remainingMs());
+      if (attemptMs === 0) continue;
       const outcome = await this.attempt(slot, leader, command, attemptMs);
       if (!(outcome instanceof AttemptFailure)) return outcome;
       if (outcome.timedOut && attemptMs < this.options.attemptTimeoutMs) cutShort = outcome.reason;
       else [lastFailure, cutShort] = [outcome.reason, undefined];
       failures += 1;
-      await this.backoff(failures, deadlineMs);
+      await this.backoff(failures, deadline);
     }
   }
 
@@ -400,32 +439,37 @@ export class FsraftClient {
     return slot.connection;
   }
 
-  private backoff(failures: number, deadlineMs: number): Promise<void> {
+  private backoff(failures: number, deadline: Deadline): Promise<void> {
     const boundMs = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** Math.min(failures - 1, 20));
-    return sleep(Math.min(Math.random() * boundMs, Math.max(0, deadlineMs - Date.now())));
+    return deadline.sleep(Math.random() * boundMs);
   }
 
-  /** A free session, waiting in FIFO order; bounded in count and in time. */
-  private acquire(deadlineMs: number): Promise<Slot> {
+  /**
+   * A free session, waiting in FIFO order; bounded in count and in time. The wait is part of the
+   * call's deadline: behind many slow calls, a request that only then started its own clock could
+   * wait for several of them and then retry for a whole timeout of its own.
+   */
+  private acquire(deadline: Deadline, what: string): Promise<Slot> {
     if (this.closed) return Promise.reject(new FsraftClosedError());
     const free = this.freeSlots.pop();
     if (free !== undefined) return Promise.resolve(free);
     if (this.queue.length >= this.options.queuedRequestsMax) {
-      return Promise.reject(new FsraftOverloadedError(`${this.queue.length} requests already wait for a connection`));
+      return Promise.reject(new FsraftOverloadedError(`${what}: ${this.queue.length} requests already wait for a connection`));
     }
     return new Promise<Slot>((resolve, reject) => {
       const entry: QueuedAcquire = { resolve, reject };
-      const timer = setTimeout(() => {
+      const cancel = systemClock.after(deadline.remainingMs(), () => {
         const index = this.queue.indexOf(entry);
         if (index >= 0) this.queue.splice(index, 1);
-        reject(new FsraftUnavailableError(`no connection became free within ${this.options.requestTimeoutMs} ms (${this.options.connectionsMax} busy)`));
-      }, Math.max(0, deadlineMs - Date.now()));
+        // Never sent, so it did not apply; still UNAVAILABLE, the one error a caller retries on.
+        reject(new FsraftUnavailableError(`${what}: no connection became free within ${deadline.elapsedMs()} ms (all ${this.options.connectionsMax} busy); not sent`));
+      });
       entry.resolve = (slot) => {
-        clearTimeout(timer);
+        cancel();
         resolve(slot);
       };
       entry.reject = (error) => {
-        clearTimeout(timer);
+        cancel();
         reject(error);
       };
       this.queue.push(entry);

@@ -3,8 +3,10 @@
  * shared discovery that every waiting request joins, so a leader crash under many concurrent
  * requests costs one sweep over the nodes rather than one per request.
  */
+import { systemClock } from '../clock/clock.js';
+import { Deadline } from '../clock/deadline.js';
 import { formatCommand } from '../codec/client_protocol.js';
-import { Connection, ConnectionFailure, addressText, sameAddress, sleep, type NodeAddress } from './connection.js';
+import { Connection, ConnectionFailure, addressText, sameAddress, type NodeAddress } from './connection.js';
 
 /** The timing a finder needs (a subset of the client's resolved options). */
 export interface LeaderFinderOptions {
@@ -35,19 +37,17 @@ export class LeaderFinder {
     private readonly isClosed: () => boolean,
   ) {}
 
-  /** The leader, waiting for the discovery in progress (starting one if none); undefined at the deadline. */
-  async leader(deadlineMs: number): Promise<NodeAddress | undefined> {
+  /**
+   * The leader, waiting for the discovery in progress (starting one if none); undefined at the
+   * caller's deadline. A discovery outlives the callers that gave up on it (it is shared), but
+   * never holds one past its deadline.
+   */
+  async leader(deadline: Deadline): Promise<NodeAddress | undefined> {
     if (this.known !== undefined) return this.known;
     if (this.discovery === undefined) {
       this.discovery = this.discover().finally(() => (this.discovery = undefined));
     }
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, deadlineMs - Date.now()))));
-    try {
-      return await Promise.race([this.discovery, expired]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return deadline.race<NodeAddress | undefined>(this.discovery, () => undefined);
   }
 
   /** `address` failed (refused, reset, timed out, ERR_INTERNAL): stop sending to it as leader. */
@@ -66,8 +66,8 @@ export class LeaderFinder {
 
   /** Sweeps the nodes (last known leader first, redirects followed) until one leads, with backoff between sweeps. */
   private async discover(): Promise<NodeAddress | undefined> {
-    const startedMs = Date.now();
-    for (let sweep = 1; !this.isClosed() && Date.now() - startedMs < this.options.requestTimeoutMs; sweep++) {
+    const deadline = Deadline.after(systemClock, this.options.requestTimeoutMs);
+    for (let sweep = 1; !this.isClosed() && !deadline.passed; sweep++) {
       const leader = await this.sweep();
       if (leader !== undefined) {
         this.known = leader;
@@ -75,7 +75,7 @@ export class LeaderFinder {
         return leader;
       }
       const boundMs = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** Math.min(sweep, 20));
-      await sleep(Math.random() * boundMs);
+      await deadline.sleep(Math.random() * boundMs);
     }
     return undefined;
   }

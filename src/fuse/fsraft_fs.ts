@@ -5,17 +5,24 @@
  * the cluster, close() and fsync() return only once the file's writes are committed, and getattr
  * may answer from the last directory listing for up to fuseAttrCacheTtlMs.
  *
+ * Every operation ends within operationTimeoutMs plus limits.deadlineSlackMs: one Deadline, set
+ * when the kernel's request arrives, bounds each cluster call and each wait it makes (see
+ * operation_deadline.ts), and one that runs out fails with EIO naming what it waited for.
+ *
  * The methods are async and throw FsraftError values; `operations()` adapts them to fuse-native's
  * callbacks. Unit tests drive the async methods against an in-memory FsBackend.
  */
 import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type FuseNative from 'fuse-native';
+import { systemClock, type DeadlineClock } from '../clock/clock.js';
+import { Deadline } from '../clock/deadline.js';
 import { limits } from '../util/limits.js';
 import { AttrCache } from './attr_cache.js';
 import { FuseOperationError, errnoOf, hasCode } from './errno.js';
-import type { FsBackend, FsStat } from './fs_backend.js';
+import type { FsBackend, FsSetattr, FsStat } from './fs_backend.js';
 import { OpenFile, type OpenFileLimits } from './open_file.js';
+import { callWithin } from './operation_deadline.js';
 import { ReadAhead, ReadAheadBudget } from './read_ahead.js';
 
 /** Tunables of a mount; every field has a default from limits.ts except chunkBytes. */
@@ -30,6 +37,14 @@ export interface FsraftFsOptions {
   readonly readAheadBytesMax?: number;
   /** Clock for the attribute cache (tests pass a fake). */
   readonly nowMs?: () => number;
+  /**
+   * How long one operation may take, all its cluster calls and waits included, before it fails
+   * with EIO; also the bound on each buffered write once sent. The mount passes its
+   * --request-timeout-ms. Default fuseRequestTimeoutMs.
+   */
+  readonly operationTimeoutMs?: number;
+  /** Clock for operation deadlines (tests pass a fake). */
+  readonly clock?: DeadlineClock;
   /** Where failures that become EIO are reported (the mount logs them to stderr). */
   readonly onError?: (operation: string, path: string, error: unknown) => void;
 }
@@ -58,13 +73,18 @@ export class FsraftFs {
   /** Read-ahead windows by handle, created on a handle's first read. */
   private readonly readAheads = new Map<number, ReadAhead>();
   private readonly onError: (operation: string, path: string, error: unknown) => void;
+  private readonly clock: DeadlineClock;
+  private readonly operationTimeoutMs: number;
 
   constructor(backend: FsBackend, options: FsraftFsOptions) {
     this.backend = backend;
+    this.clock = options.clock ?? systemClock;
+    this.operationTimeoutMs = options.operationTimeoutMs ?? limits.fuseRequestTimeoutMs;
     this.fileLimits = {
       chunkBytes: options.chunkBytes,
       dirtyBytesMax: Math.max(options.dirtyBytesMax ?? limits.fuseDirtyBytesMax, options.chunkBytes),
       writesInFlightMax: options.writesInFlightMax ?? limits.fuseWritesInFlightMax,
+      writeTimeoutMs: this.operationTimeoutMs,
     };
     this.handlesMax = options.handlesMax ?? limits.fuseHandlesMax;
     this.attrs = new AttrCache(
@@ -83,7 +103,7 @@ export class FsraftFs {
 
   /** Attributes of `path`: from the listing cache when fresh, with the local size of unflushed writes. */
   async getattr(path: string): Promise<FuseNative.Stat> {
-    const stat = this.attrs.get(path) ?? (await this.backend.stat(path));
+    const stat = this.attrs.get(path) ?? (await this.stat(path, this.deadline()));
     let size = stat.size;
     for (const file of this.handles.values()) if (file.path === path && file.dirty) size = file.localSize(size);
     return toFuseStat(stat, size);
@@ -91,23 +111,27 @@ export class FsraftFs {
 
   /** Entry names of directory `path` ('.' and '..' first); fills the attribute cache. */
   async readdir(path: string): Promise<string[]> {
-    const entries = await this.backend.list(path);
+    const entries = await callWithin(this.deadline(), `list ${path}`, (options) => this.backend.list(path, options));
     this.attrs.fill(path, entries);
     return ['.', '..', ...entries.map((entry) => entry.name)];
   }
 
   /** Opens an existing file, revalidating it with the cluster (close-to-open); O_TRUNC empties it. */
-  async open(path: string, flags: number): Promise<number> {
+  open(path: string, flags: number): Promise<number> {
+    return this.openWithin(path, flags, this.deadline());
+  }
+
+  private async openWithin(path: string, flags: number, deadline: Deadline): Promise<number> {
     this.attrs.invalidate(path);
-    const stat = await this.backend.stat(path);
+    const stat = await this.stat(path, deadline);
     // The kernel asks getattr for the size before it reads: answer with what open just learnt.
     this.attrs.put(path, stat);
     const accessMode = flags & 3;
     if (stat.kind === 'dir' && accessMode !== fsConstants.O_RDONLY) throw fsError('EISDIR', `${path} is a directory`);
     if ((flags & fsConstants.O_TRUNC) !== 0 && accessMode !== fsConstants.O_RDONLY && stat.size > 0) {
       this.dropReadAhead(path);
-      await this.flushPath(path);
-      await this.backend.truncate(path, 0);
+      await this.flushPath(path, deadline);
+      await callWithin(deadline, `truncate ${path}`, (options) => this.backend.truncate(path, 0, options));
       this.attrs.invalidate(path);
     }
     return this.allocate(path, (flags & fsConstants.O_APPEND) !== 0);
@@ -124,12 +148,13 @@ export class FsraftFs {
     checkPath(path);
     this.reserveHandle();
     const exclusive = flags === undefined || (flags & fsConstants.O_EXCL) !== 0;
+    const deadline = this.deadline();
     let version: number;
     try {
-      ({ version } = await this.backend.create(path, mode & 0o7777, true));
+      ({ version } = await callWithin(deadline, `create ${path}`, (options) => this.backend.create(path, mode & 0o7777, true, options)));
     } catch (error) {
       if (exclusive || !hasCode(error, 'EEXIST')) throw error;
-      return this.open(path, flags!);
+      return this.openWithin(path, flags!, deadline);
     }
     this.attrs.invalidate(path);
     // The kernel asks for the new file's attributes at once: this mount knows them already.
@@ -143,9 +168,12 @@ export class FsraftFs {
    */
   async read(handle: number, buffer: Buffer, length: number, position: number): Promise<number> {
     const file = this.file(handle);
-    return file.serialize(async () => {
+    const deadline = this.deadline();
+    const readAt = (offset: number, count: number): Promise<{ content: Uint8Array }> =>
+      callWithin(deadline, `readat ${file.path}`, (options) => this.backend.readAt(file.path, offset, count, options));
+    return file.serialize(deadline, async () => {
       file.checkUsable();
-      await file.flushNow();
+      await file.flushNow(deadline);
       const readAhead = this.readAheadOf(handle);
       const cached = readAhead.take(position, length);
       if (cached !== undefined) {
@@ -153,7 +181,7 @@ export class FsraftFs {
         return cached.length;
       }
       if (readAhead.isSequential(position) && length < this.fileLimits.chunkBytes) {
-        const { content } = await this.backend.readAt(file.path, position, this.fileLimits.chunkBytes);
+        const { content } = await readAt(position, this.fileLimits.chunkBytes);
         if (readAhead.keep(position, content, content.length < this.fileLimits.chunkBytes)) {
           const served = readAhead.take(position, length) ?? new Uint8Array(0);
           buffer.set(served);
@@ -167,7 +195,7 @@ export class FsraftFs {
       let filled = 0;
       while (filled < length) {
         const count = Math.min(length - filled, this.fileLimits.chunkBytes);
-        const { content } = await this.backend.readAt(file.path, position + filled, count);
+        const { content } = await readAt(position + filled, count);
         buffer.set(content, filled);
         filled += content.length;
         if (content.length < count) break;
@@ -182,14 +210,14 @@ export class FsraftFs {
     const file = this.file(handle);
     this.attrs.invalidate(file.path);
     this.dropReadAhead(file.path);
-    return file.write(data, position);
+    return file.write(data, position, this.deadline());
   }
 
   /** Waits until every write of `handle` is committed; reports the first failure. */
   async flush(handle: number): Promise<void> {
     const file = this.file(handle);
     try {
-      await file.flush();
+      await file.flush(this.deadline());
     } finally {
       this.attrs.invalidate(file.path);
     }
@@ -209,29 +237,32 @@ export class FsraftFs {
 
   /** Sets the size of `path`, after committing this mount's writes to it. */
   async truncate(path: string, size: number): Promise<void> {
+    const deadline = this.deadline();
     this.dropReadAhead(path);
-    await this.flushPath(path);
-    await this.backend.truncate(path, size);
+    await this.flushPath(path, deadline);
+    await callWithin(deadline, `truncate ${path}`, (options) => this.backend.truncate(path, size, options));
     this.attrs.invalidate(path);
   }
 
   /** Sets the size of an open file, after committing its writes. */
   async ftruncate(handle: number, size: number): Promise<void> {
     const file = this.file(handle);
+    const deadline = this.deadline();
     this.dropReadAhead(file.path);
-    await file.serialize(async () => {
+    await file.serialize(deadline, async () => {
       file.checkUsable();
-      await file.flushNow();
-      await this.backend.truncate(file.path, size);
+      await file.flushNow(deadline);
+      await callWithin(deadline, `truncate ${file.path}`, (options) => this.backend.truncate(file.path, size, options));
     });
     this.attrs.invalidate(file.path);
   }
 
   /** Removes a file. */
   async unlink(path: string): Promise<void> {
+    const deadline = this.deadline();
     const open = [...this.handles.values()].filter((file) => file.path === path);
-    await flushAllOf(open);
-    const existed = await this.backend.delete(path);
+    await flushAllOf(open, deadline);
+    const existed = await callWithin(deadline, `delete ${path}`, (options) => this.backend.delete(path, options));
     this.attrs.invalidate(path);
     if (!existed) throw fsError('ENOENT', `${path} does not exist`);
     for (const file of open) file.orphan(fsError('ENOENT', `${path} was removed while open`));
@@ -240,13 +271,13 @@ export class FsraftFs {
   /** Creates a directory. */
   async mkdir(path: string, mode: number): Promise<void> {
     checkPath(path);
-    await this.backend.mkdir(path, mode & 0o7777);
+    await callWithin(this.deadline(), `mkdir ${path}`, (options) => this.backend.mkdir(path, mode & 0o7777, options));
     this.attrs.invalidate(path);
   }
 
   /** Removes an empty directory. */
   async rmdir(path: string): Promise<void> {
-    await this.backend.rmdir(path);
+    await callWithin(this.deadline(), `rmdir ${path}`, (options) => this.backend.rmdir(path, options));
     this.attrs.clear();
   }
 
@@ -257,11 +288,12 @@ export class FsraftFs {
    */
   async rename(from: string, to: string): Promise<void> {
     checkPath(to);
+    const deadline = this.deadline();
     const moved = [...this.handles.values()].filter((file) => isSameOrUnder(file.path, from));
     // Files open at the target are replaced: their writes must land before, and go nowhere after.
     const replaced = from === to ? [] : [...this.handles.values()].filter((file) => isSameOrUnder(file.path, to) && !moved.includes(file));
-    await flushAllOf([...moved, ...replaced]);
-    await this.backend.rename(from, to);
+    await flushAllOf([...moved, ...replaced], deadline);
+    await callWithin(deadline, `rename ${from}`, (options) => this.backend.rename(from, to, options));
     this.attrs.clear();
     for (const file of replaced) file.orphan(fsError('ENOENT', `${file.path} was replaced by a rename while open`));
     for (const file of moved) file.path = to + file.path.slice(from.length);
@@ -269,7 +301,7 @@ export class FsraftFs {
 
   /** Changes permission bits. */
   async chmod(path: string, mode: number): Promise<void> {
-    await this.backend.setattr(path, { mode: mode & 0o7777 });
+    await this.setattr(path, { mode: mode & 0o7777 }, this.deadline());
     this.attrs.invalidate(path);
   }
 
@@ -277,7 +309,7 @@ export class FsraftFs {
   async chown(path: string, uid: number, gid: number): Promise<void> {
     const attrs = { ...(uid === unchangedId ? {} : { uid }), ...(gid === unchangedId ? {} : { gid }) };
     if (attrs.uid === undefined && attrs.gid === undefined) return;
-    await this.backend.setattr(path, attrs);
+    await this.setattr(path, attrs, this.deadline());
     this.attrs.invalidate(path);
   }
 
@@ -290,8 +322,9 @@ export class FsraftFs {
     const pick = (timeMs: number): number | undefined => (timeMs >= utimeOmitMsMin ? undefined : Math.floor(timeMs));
     const [atime, mtime] = [pick(atimeMs), pick(mtimeMs)];
     if (atime === undefined && mtime === undefined) return;
-    await this.flushPath(path);
-    await this.backend.setattr(path, { ...(atime === undefined ? {} : { atimeMs: atime }), ...(mtime === undefined ? {} : { mtimeMs: mtime }) });
+    const deadline = this.deadline();
+    await this.flushPath(path, deadline);
+    await this.setattr(path, { ...(atime === undefined ? {} : { atimeMs: atime }), ...(mtime === undefined ? {} : { mtimeMs: mtime }) }, deadline);
     this.attrs.invalidate(path);
   }
 
@@ -354,6 +387,19 @@ export class FsraftFs {
     };
   }
 
+  /** The deadline of an operation arriving now. */
+  private deadline(): Deadline {
+    return Deadline.after(this.clock, this.operationTimeoutMs);
+  }
+
+  private stat(path: string, deadline: Deadline): Promise<FsStat> {
+    return callWithin(deadline, `stat ${path}`, (options) => this.backend.stat(path, options));
+  }
+
+  private setattr(path: string, attrs: FsSetattr, deadline: Deadline): Promise<{ version: number }> {
+    return callWithin(deadline, `setattr ${path}`, (options) => this.backend.setattr(path, attrs, options));
+  }
+
   private createdStat(version: number, mode: number): FsStat {
     const nowMs = Date.now();
     return { kind: 'file', version, size: 0, mode: mode & 0o7777, uid: 0, gid: 0, atimeMs: nowMs, mtimeMs: nowMs, ctimeMs: nowMs, exptimeSeconds: 0 };
@@ -390,13 +436,16 @@ export class FsraftFs {
     while (this.nextHandle === 0 || this.handles.has(this.nextHandle)) this.nextHandle = (this.nextHandle + 1) >>> 0;
     const handle = this.nextHandle;
     this.nextHandle = (this.nextHandle + 1) >>> 0;
-    this.handles.set(handle, new OpenFile(this.backend, path, append, this.fileLimits));
+    this.handles.set(handle, new OpenFile(this.backend, path, append, this.fileLimits, this.clock));
     return handle;
   }
 
   /** Commits this mount's writes to `path` from every handle, reporting the first failure. */
-  private flushPath(path: string): Promise<void> {
-    return flushAllOf([...this.handles.values()].filter((file) => file.path === path));
+  private flushPath(path: string, deadline: Deadline): Promise<void> {
+    return flushAllOf(
+      [...this.handles.values()].filter((file) => file.path === path),
+      deadline,
+    );
   }
 }
 
@@ -417,9 +466,9 @@ export function toFuseStat(stat: FsStat, size: number): FuseNative.Stat {
   };
 }
 
-/** Flushes every file given, waiting for all, and throws the first failure. */
-async function flushAllOf(files: readonly OpenFile[]): Promise<void> {
-  const results = await Promise.allSettled(files.map((file) => file.flush()));
+/** Flushes every file given, waiting for all (until `deadline`), and throws the first failure. */
+async function flushAllOf(files: readonly OpenFile[], deadline: Deadline): Promise<void> {
+  const results = await Promise.allSettled(files.map((file) => file.flush(deadline)));
   const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
 }

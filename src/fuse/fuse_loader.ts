@@ -48,28 +48,43 @@ export async function loadFuse(): Promise<FuseLoadResult> {
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
     return { ok: false, reason: `the fuse-native binding failed to load (${message}); rebuild it with: node native/build_fuse_binding.mjs` };
   }
-  useUmountInsteadOfFusermount(Fuse);
+  unmountWithoutDetaching(Fuse);
   passOpenFlagsToCreate(Fuse);
   return { ok: true, Fuse };
 }
 
 function hasFusermount(): boolean {
+  return fusermountPath() !== undefined;
+}
+
+/** The first fusermount (or fusermount3) on the PATH. */
+function fusermountPath(): string | undefined {
   const directories = (process.env.PATH ?? '').split(':').filter((directory) => directory !== '');
-  return directories.some((directory) => existsSync(`${directory}/fusermount`) || existsSync(`${directory}/fusermount3`));
+  const candidates = directories.flatMap((directory) => [`${directory}/fusermount`, `${directory}/fusermount3`]);
+  return candidates.find((candidate) => existsSync(candidate));
 }
 
 /**
- * fuse-native's unmount runs `fusermount -uz <mnt>` through a shell; with no fusermount installed
- * every unmount() would fail with "fusermount: not found" and leave the mount in place. As root,
- * umount(8) does the same job. Where fusermount exists, fuse-native's own way is kept.
+ * fuse-native's unmount runs `fusermount -uz <mnt>` through a shell. `-z` detaches the mount
+ * lazily, so it "succeeds" while a shell or an open file keeps the mount busy: fsraft-mount's
+ * SIGINT/SIGTERM then dropped a busy mount at once instead of retrying as it promises (and only
+ * detaching lazily as a last resort), and with no fusermount installed every unmount failed with
+ * "fusermount: not found". So: as root, umount(8); otherwise fusermount without -z.
  */
-function useUmountInsteadOfFusermount(Fuse: Fuse): void {
+function unmountWithoutDetaching(Fuse: Fuse): void {
   const umountPath = umountPaths.find((candidate) => existsSync(candidate));
-  if (hasFusermount() || umountPath === undefined) return;
+  if (process.getuid?.() === 0 && umountPath !== undefined) {
+    Fuse.unmount = (mountpoint: string, cb: (error: Error | null) => void): void => {
+      // --no-canonicalize: otherwise umount stats the mountpoint first, which asks this very mount
+      // for the root's attributes and hangs for as long as the cluster does not answer.
+      execFile(umountPath, ['--no-canonicalize', mountpoint], (error) => cb(error));
+    };
+    return;
+  }
+  const fusermount = fusermountPath();
+  if (fusermount === undefined) return;
   Fuse.unmount = (mountpoint: string, cb: (error: Error | null) => void): void => {
-    // --no-canonicalize: otherwise umount stats the mountpoint first, which asks this very mount
-    // for the root's attributes and hangs for as long as the cluster does not answer.
-    execFile(umountPath, ['--no-canonicalize', mountpoint], (error) => cb(error));
+    execFile(fusermount, ['-u', mountpoint], (error) => cb(error));
   };
 }
 

@@ -5,8 +5,16 @@
  * write costs one round trip per chunk, never O(file size) per call, and the bytes held per file
  * stay under `dirtyBytesMax`. flush/fsync/release wait until every byte is committed and report
  * the first failure, so an error always reaches close() or fsync(), never vanishes.
+ *
+ * Time: every wait of an operation (for earlier operations on the file, for room in the buffer,
+ * for writes to commit) ends at the operation's Deadline; each writeat, once handed to the
+ * cluster, ends within writeTimeoutMs (its wait for overlapping earlier writes included), so no
+ * chain of writes stretches a flush past its deadline.
  */
+import type { DeadlineClock } from '../clock/clock.js';
+import { Deadline } from '../clock/deadline.js';
 import type { FsBackend } from './fs_backend.js';
+import { callWithin, waitWithin } from './operation_deadline.js';
 
 /** Bounds of one file's buffer. */
 export interface OpenFileLimits {
@@ -16,6 +24,8 @@ export interface OpenFileLimits {
   readonly dirtyBytesMax: number;
   /** writeat requests in flight at once (1 for O_APPEND files, whose appends must stay in order). */
   readonly writesInFlightMax: number;
+  /** How long one writeat may take from the moment it is sent on its way, before it fails (UNAVAILABLE). */
+  readonly writeTimeoutMs: number;
 }
 
 interface Segment {
@@ -59,6 +69,7 @@ export class OpenFile {
     path: string,
     append: boolean,
     limits: OpenFileLimits,
+    private readonly clock: DeadlineClock,
   ) {
     this.path = path;
     this.append = append;
@@ -75,26 +86,41 @@ export class OpenFile {
     return Math.max(serverSize, this.unflushedEnd) + this.unflushedAppendBytes;
   }
 
-  /** Runs `operation` after every data operation queued before it on this file. */
-  serialize<T>(operation: () => Promise<T>): Promise<T> {
-    const result = this.chain.then(operation);
-    this.chain = result.catch(() => undefined);
+  /**
+   * Runs `operation` after every data operation queued before it on this file, or fails with
+   * UNAVAILABLE if those are not done by `deadline`. An operation given up on that way never runs:
+   * a write the kernel was told failed must not land later, and a flush nobody waits for any more
+   * must not take (and so hide) a failure the next flush has to report. `operation` itself keeps
+   * to `deadline` in everything it waits for.
+   */
+  serialize<T>(deadline: Deadline, operation: () => Promise<T>): Promise<T> {
+    const previous = this.chain;
+    const result = waitWithin(deadline, previous, `earlier operations on ${this.path} to finish`).then(operation);
+    // The next operation waits for this one and, if this one gave up early, for those before it.
+    this.chain = Promise.allSettled([previous, result]);
     return result;
   }
 
   /**
    * Buffers `data` (copied: FUSE reuses its buffer) for `position`. Fails at once only with an
-   * earlier failure not yet reported; otherwise failures surface at flush.
+   * earlier failure not yet reported; otherwise failures surface at flush. If `deadline` comes
+   * while waiting for room, the pieces already buffered are reported as a short write (as
+   * write(2) does), or UNAVAILABLE if there are none.
    */
-  write(data: Buffer, position: number): Promise<number> {
+  write(data: Buffer, position: number, deadline: Deadline): Promise<number> {
     const copy = Buffer.from(data);
-    return this.serialize(async () => {
+    return this.serialize(deadline, async () => {
       if (this.orphanedError !== undefined) throw this.orphanedError;
       if (this.firstError !== undefined) throw this.firstError;
       let offset = 0;
       while (offset < copy.length) {
         const piece = copy.subarray(offset, offset + this.limits.chunkBytes);
-        await this.bufferPiece(piece, position + offset);
+        try {
+          await this.bufferPiece(piece, position + offset, deadline);
+        } catch (error) {
+          if (offset > 0) return offset;
+          throw error;
+        }
         offset += piece.length;
       }
       return copy.length;
@@ -111,15 +137,21 @@ export class OpenFile {
     if (this.orphanedError !== undefined) throw this.orphanedError;
   }
 
-  /** Waits until every buffered byte is committed; throws (once) the first failure since the last flush. */
-  flush(): Promise<void> {
-    return this.serialize(() => this.flushNow());
+  /**
+   * Waits until every buffered byte is committed; throws (once) the first failure since the last
+   * flush, or UNAVAILABLE at `deadline` (the writes then stay pending, and their failures are
+   * reported by the next flush).
+   */
+  flush(deadline: Deadline): Promise<void> {
+    return this.serialize(deadline, () => this.flushNow(deadline));
   }
 
   /** flush() for callers already inside serialize(). */
-  async flushNow(): Promise<void> {
+  async flushNow(deadline: Deadline): Promise<void> {
     this.dispatchPending();
-    while (this.inFlight.size > 0) await Promise.all([...this.inFlight].map((write) => write.done));
+    while (this.inFlight.size > 0) {
+      await waitWithin(deadline, Promise.all([...this.inFlight].map((write) => write.done)), `${this.inFlight.size} write(s) of ${this.path} to commit`);
+    }
     const error = this.firstError;
     this.firstError = undefined;
     this.unflushedEnd = 0;
@@ -127,13 +159,14 @@ export class OpenFile {
     if (error !== undefined) throw error;
   }
 
-  private async bufferPiece(piece: Buffer, position: number): Promise<void> {
+  private async bufferPiece(piece: Buffer, position: number, deadline: Deadline): Promise<void> {
     const pending = this.pending;
     const contiguous = pending !== undefined && (this.append || pending.offset + pending.length === position);
     if (pending !== undefined && (!contiguous || pending.length + piece.length > this.limits.chunkBytes)) this.dispatchPending();
     // Back-pressure: the kernel's write() waits here instead of this process growing without bound.
     while (this.inFlight.size > 0 && (this.inFlight.size >= this.limits.writesInFlightMax || this.dirtyBytes() + piece.length > this.limits.dirtyBytesMax)) {
-      await Promise.race([...this.inFlight].map((write) => write.done));
+      const what = `room in the write buffer of ${this.path} (${this.inFlight.size} write(s) in flight)`;
+      await waitWithin(deadline, Promise.race([...this.inFlight].map((write) => write.done)), what);
     }
     if (this.pending === undefined) this.pending = { offset: position, parts: [], length: 0 };
     this.pending.parts.push(piece);
@@ -147,7 +180,11 @@ export class OpenFile {
     return this.inFlightBytes + (this.pending?.length ?? 0);
   }
 
-  /** Sends the pending segment as one writeat, after any in-flight write it overlaps. */
+  /**
+   * Sends the pending segment as one writeat, after any in-flight write it overlaps. Its deadline
+   * starts now, not when those earlier writes end: a chain of overlapping writes that each took a
+   * whole timeout would otherwise hold a flush for one timeout per write.
+   */
   private dispatchPending(): void {
     const segment = this.pending;
     if (segment === undefined) return;
@@ -157,9 +194,10 @@ export class OpenFile {
     // Overlapping writes must land in order; appends always overlap (their offset is the end).
     const earlier = [...this.inFlight].filter((write) => this.append || (write.start < end && start < write.end)).map((write) => write.done);
     const content = segment.parts.length === 1 ? (segment.parts[0] as Buffer) : Buffer.concat(segment.parts, segment.length);
+    const deadline = Deadline.after(this.clock, this.limits.writeTimeoutMs);
     // The path is read when the write is sent: a rename in between flushed this file first.
     const done = Promise.all(earlier)
-      .then(() => this.backend.writeAt(this.path, this.append ? -1 : start, content))
+      .then(() => callWithin(deadline, `writeat ${this.path}`, (options) => this.backend.writeAt(this.path, this.append ? -1 : start, content, options)))
       .then(
         () => undefined,
         (error: unknown) => {

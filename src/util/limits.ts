@@ -65,8 +65,18 @@ export const limits = {
   fuseComponentBytesMax: 255,
   /** How long one client call of the mount may retry through a leader change before EIO. */
   fuseRequestTimeoutMs: 60_000,
-  /** How long the kernel-facing side waits for one FUSE operation before ETIMEDOUT. */
+  /**
+   * How long the kernel-facing side (fuse-native) waits for one FUSE operation before ETIMEDOUT: a
+   * backstop only, as each operation ends within fuseRequestTimeoutMs plus deadlineSlackMs itself.
+   */
   fuseOperationTimeoutMs: 300_000,
+  /**
+   * How late past its timeout a client call or a FUSE operation may end: the latency of the timer
+   * that ends it, nothing waits on purpose. Tests hold the code to it. A call that waited for a
+   * connection, then a discovery, then a reply each bounded by its own timeout ended up to
+   * attemptTimeoutMs late, and a FUSE utimens behind four chained writes five timeouts late.
+   */
+  deadlineSlackMs: 100,
   /** Unmount attempts on SIGINT/SIGTERM while the mount is busy, one per fuseUnmountRetryMs. */
   fuseUnmountAttemptsMax: 20,
   /** Pause between two unmount attempts of a busy mount. */

@@ -3,56 +3,13 @@
  * the same request id on every retry, a bounded give-up on endless ERR_INTERNAL, a silent node
  * that must not stall discovery, and one shared discovery for many waiting requests.
  */
-import net from 'node:net';
 import test from 'tape';
-import { CommandParser, type ParsedCommand } from '../../src/codec/client_protocol.js';
 import { FsraftUnavailableError } from '../../src/client/errors.js';
 import { FsraftClient } from '../../src/client/fsraft_client.js';
+import { fakeNode, type Script } from '../helpers/fake_node.js';
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const probeName = '__fsraft_client_probe__';
-
-/** What a fake node does with one command: reply text, 'close' to drop the connection, or 'silent'. */
-type Script = (command: ParsedCommand) => string | 'close' | 'silent';
-
-interface FakeNode {
-  readonly address: string;
-  /** Every command received, as `op name [clientId:sequence]`. */
-  readonly received: string[];
-  close(): Promise<void>;
-}
-
-async function fakeNode(script: Script): Promise<FakeNode> {
-  const received: string[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    const parser = new CommandParser({ contentBytesMax: 1 << 20 });
-    socket.on('data', (chunk) => {
-      parser.push(chunk);
-      for (let parsed = parser.next(); parsed !== undefined; parsed = parser.next()) {
-        if (parsed.type === 'error') return void socket.destroy();
-        const id = parsed.request === undefined ? '' : ` ${parsed.request.clientId}:${parsed.request.sequence}`;
-        received.push(`${parsed.command.op} ${parsed.command.name}${id}`);
-        const action = script(parsed);
-        if (action === 'close') return void socket.destroy();
-        if (action !== 'silent') socket.write(action);
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    address: `127.0.0.1:${port}`,
-    received,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 /** A node that leads: probes find nothing, writes get OK <next version>. */
 function leaderScript(): Script {
