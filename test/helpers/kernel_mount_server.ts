@@ -42,20 +42,14 @@ try {
   process.exit(2);
 }
 const fs = new MemoryFuseFs({ entryTimeoutMs: options.entryTimeoutMs, attrTimeoutMs: options.attrTimeoutMs });
-let session;
-try {
-  session = await FuseSession.mount(mountpoint, fs, options, { reader, log: (line) => process.stderr.write(`${line}\n`) });
-} catch (error) {
-  process.stderr.write(`kernel-mount: ${(error as Error).message}\n`);
-  process.exit(1);
-}
-const protocol = session.protocol;
-process.stdout.write(`kernel-mount: mounted ${mountpoint} FUSE ${protocol?.major}.${protocol?.minor} flags 0x${(protocol?.flags ?? 0).toString(16)} reader ${reader}\n`);
-
+let session: Awaited<ReturnType<typeof FuseSession.mount>> | undefined;
 let stopping = false;
+// Signals are handled from the start: one that arrives while mounting must not kill the server
+// with the mount half made.
 const stop = (): void => {
   if (stopping) return;
   stopping = true;
+  if (session === undefined) return;
   session
     .unmount({ retryMs, attemptsMax, onRetry: (error, attempt) => process.stdout.write(`kernel-mount: unmount attempt ${attempt} failed: ${error.message}\n`) })
     .then(
@@ -74,6 +68,18 @@ process.on('SIGINT', stop);
 process.on('SIGUSR2', () => {
   process.stdout.write(`kernel-mount: stats ${JSON.stringify({ inodes: fs.inodeCount, lseekCalls: fs.lseekCalls })}\n`);
 });
+try {
+  session = await FuseSession.mount(mountpoint, fs, options, { reader, log: (line) => process.stderr.write(`${line}\n`) });
+} catch (error) {
+  process.stderr.write(`kernel-mount: ${(error as Error).message}\n`);
+  process.exit(1);
+}
+const protocol = session.protocol;
+process.stdout.write(`kernel-mount: mounted ${mountpoint} FUSE ${protocol?.major}.${protocol?.minor} flags 0x${(protocol?.flags ?? 0).toString(16)} reader ${reader}\n`);
+if (stopping) {
+  stopping = false;
+  stop();
+}
 void session.closed.then(() => {
   if (stopping) return;
   process.stdout.write('kernel-mount: the kernel ended the session\n');
