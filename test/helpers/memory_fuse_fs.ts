@@ -25,6 +25,17 @@ const S_ISGID = 0o2000;
 const firstEntryCookie = 3;
 /** Hard links one inode may have (ext4's 65,000). */
 const nlinkMax = 65_000;
+/**
+ * Contents are kept in chunks of this size: a growing file is never copied, a hole costs nothing,
+ * and an aligned 1 MiB write keeps the request's own buffer instead of copying it (fresh memory
+ * is what costs here: every new page is a fault).
+ */
+const chunkBytes = 1024 * 1024;
+/**
+ * Freed chunks kept for reuse (256 MiB): memory this process never touched costs a page fault per
+ * 4 KiB on first use, which in a VM dominates an overwrite after O_TRUNC if chunks are not reused.
+ */
+const spareChunksMax = 256;
 /** Largest file, so a stray huge truncate cannot exhaust the test process. */
 const fileBytesMax = 1024 * 1024 * 1024;
 
@@ -99,8 +110,8 @@ interface Inode {
   atime: FuseTimespec;
   mtime: FuseTimespec;
   ctime: FuseTimespec;
-  /** Regular files: contents (capacity may exceed size), size, and where the data is. */
-  data: Buffer;
+  /** Regular files: contents in chunks of chunkBytes (an absent chunk reads as zeros), size, and where the data is. */
+  chunks: Map<number, Buffer>;
   size: number;
   extents: Extent[];
   target: Buffer | null;
@@ -133,6 +144,7 @@ function fail(code: string, message: string): never {
 export class MemoryFuseFs implements FuseFileSystem {
   private readonly inodes = new Map<number, Inode>();
   private readonly handles = new Map<number, number>();
+  private readonly spareChunks: Buffer[] = [];
   private nextIno = FUSE_ROOT_ID + 1;
   private nextFh = 1;
   private readonly entryTimeoutMs: number;
@@ -156,7 +168,7 @@ export class MemoryFuseFs implements FuseFileSystem {
   private newInode(mode: number, uid: number, gid: number, rdev: number, ino = this.nextIno++): Inode {
     const time = now();
     const inode: Inode = {
-      ino, mode, uid, gid, rdev, nlink: 1, atime: time, mtime: time, ctime: time, data: Buffer.alloc(0), size: 0, extents: [],
+      ino, mode, uid, gid, rdev, nlink: 1, atime: time, mtime: time, ctime: time, chunks: new Map(), size: 0, extents: [],
       target: null, dir: null, xattrs: new Map(), lookups: 0, opens: 0,
     };
     this.inodes.set(ino, inode);
@@ -193,7 +205,10 @@ export class MemoryFuseFs implements FuseFileSystem {
 
   /** Frees an inode nobody can reach any more: no name, no open handle, no kernel reference. */
   private maybeFree(inode: Inode): void {
-    if (inode.ino !== FUSE_ROOT_ID && inode.nlink === 0 && inode.lookups <= 0 && inode.opens <= 0) this.inodes.delete(inode.ino);
+    if (inode.ino !== FUSE_ROOT_ID && inode.nlink === 0 && inode.lookups <= 0 && inode.opens <= 0) {
+      this.inodes.delete(inode.ino);
+      this.zeroRange(inode, 0, Infinity);
+    }
   }
 
   private touchDir(inode: Inode): void {
@@ -396,16 +411,44 @@ export class MemoryFuseFs implements FuseFileSystem {
 
   async read(_ctx: FuseContext, ino: number, _fh: number, offset: number, size: number): Promise<Uint8Array> {
     const inode = this.inode(ino);
-    if (offset >= inode.size) return new Uint8Array(0);
-    return inode.data.subarray(offset, Math.min(inode.size, offset + size));
+    const end = Math.min(inode.size, offset + size);
+    if (offset >= end) return new Uint8Array(0);
+    const first = Math.floor(offset / chunkBytes);
+    if (Math.floor((end - 1) / chunkBytes) === first) {
+      const chunk = inode.chunks.get(first);
+      // Within one chunk: a view, no copy (the reply is written before anything can change it).
+      return chunk === undefined ? Buffer.alloc(end - offset) : chunk.subarray(offset - first * chunkBytes, end - first * chunkBytes);
+    }
+    const out = Buffer.alloc(end - offset);
+    for (let position = offset; position < end; ) {
+      const index = Math.floor(position / chunkBytes);
+      const within = position - index * chunkBytes;
+      const count = Math.min(chunkBytes - within, end - position);
+      inode.chunks.get(index)?.copy(out, position - offset, within, within + count);
+      position += count;
+    }
+    return out;
   }
 
   async write(_ctx: FuseContext, ino: number, _fh: number, offset: number, data: Uint8Array): Promise<number> {
     const inode = this.inode(ino);
     const end = offset + data.length;
     if (end > fileBytesMax) fail('EFBIG', 'file too large');
-    this.ensureCapacity(inode, end);
-    inode.data.set(data, offset);
+    for (let position = offset; position < end; ) {
+      const index = Math.floor(position / chunkBytes);
+      const within = position - index * chunkBytes;
+      const count = Math.min(chunkBytes - within, end - position);
+      const piece = data.subarray(position - offset, position - offset + count);
+      let chunk = inode.chunks.get(index);
+      if (chunk === undefined) {
+        chunk = this.spareChunks.pop() ?? Buffer.allocUnsafe(chunkBytes);
+        // Only the part not written now needs zeros.
+        if (count < chunkBytes) chunk.fill(0);
+        inode.chunks.set(index, chunk);
+      }
+      chunk.set(piece, within);
+      position += count;
+    }
     if (end > inode.size) inode.size = end;
     this.addExtent(inode, offset, end);
     const time = now();
@@ -414,21 +457,27 @@ export class MemoryFuseFs implements FuseFileSystem {
     return data.length;
   }
 
-  private ensureCapacity(inode: Inode, bytes: number): void {
-    if (bytes <= inode.data.length) return;
-    // Doubling: a file written sequentially is copied O(log n) times, not once per write.
-    const grown = Buffer.alloc(Math.min(fileBytesMax, Math.max(bytes, inode.data.length * 2, 4096)));
-    inode.data.copy(grown, 0, 0, inode.size);
-    inode.data = grown;
+  /** Zeros [start, end) of the stored chunks, dropping the chunks it covers whole. */
+  private zeroRange(inode: Inode, start: number, end: number): void {
+    for (const [index, chunk] of inode.chunks) {
+      const chunkStart = index * chunkBytes;
+      const from = Math.max(start, chunkStart);
+      const to = Math.min(end, chunkStart + chunkBytes);
+      if (from >= to) continue;
+      if (from === chunkStart && to === chunkStart + chunkBytes) {
+        inode.chunks.delete(index);
+        if (this.spareChunks.length < spareChunksMax) this.spareChunks.push(chunk);
+      } else {
+        chunk.fill(0, from - chunkStart, to - chunkStart);
+      }
+    }
   }
 
   private resize(inode: Inode, size: number): void {
     if (size > fileBytesMax) fail('EFBIG', 'file too large');
     if (size < inode.size) {
-      inode.data.fill(0, size, inode.size);
+      this.zeroRange(inode, size, Infinity);
       this.removeExtent(inode, size, Infinity);
-    } else {
-      this.ensureCapacity(inode, size);
     }
     inode.size = size;
   }
@@ -554,11 +603,10 @@ export class MemoryFuseFs implements FuseFileSystem {
     const end = offset + length;
     if (mode === 0 || mode === FALLOC_FL_KEEP_SIZE) {
       if (end > fileBytesMax) fail('EFBIG', 'file too large');
-      this.ensureCapacity(inode, end);
       this.addExtent(inode, offset, end);
       if (mode === 0 && end > inode.size) inode.size = end;
     } else if (mode === (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
-      inode.data.fill(0, Math.min(offset, inode.size), Math.min(end, inode.size));
+      this.zeroRange(inode, offset, end);
       this.removeExtent(inode, offset, end);
     } else {
       fail('EOPNOTSUPP', `fallocate mode ${mode}`);

@@ -482,10 +482,12 @@ export class FuseSession {
       }
       case Opcode.SETXATTR: {
         const { flags, name, value } = decodeSetxattr(args);
+        refusePosixAcl(name);
         return fs.setxattr(ctx, ino, name, value, flags).then(() => emptyReply);
       }
       case Opcode.GETXATTR: {
         const { size, name } = decodeGetxattr(args, true);
+        refusePosixAcl(name);
         return fs.getxattr(ctx, ino, name).then((value) => sizedReply(value, size));
       }
       case Opcode.LISTXATTR: {
@@ -494,6 +496,7 @@ export class FuseSession {
       }
       case Opcode.REMOVEXATTR: {
         const { name } = decodeRemovexattr(args);
+        refusePosixAcl(name);
         return fs.removexattr(ctx, ino, name).then(() => emptyReply);
       }
       case Opcode.FLUSH: {
@@ -654,6 +657,16 @@ function sizedReply(value: Uint8Array, size: number): Reply {
   if (size === 0) return { parts: [encodeXattrSizeOut(value.length)] };
   if (value.length > size) throw new FuseOperationError('ERANGE', `xattr answer of ${value.length} bytes for a ${size}-byte buffer`);
   return { parts: [value] };
+}
+
+/**
+ * POSIX ACLs are not supported: FUSE_POSIX_ACL is not negotiated, so the kernel would neither
+ * enforce nor interpret them, yet it still forwards their xattrs to a mount in the initial user
+ * namespace. Storing them as opaque values would make `cp -a`/`setfacl` believe an ACL (and the
+ * mode it carries) was set when nothing changed; EOPNOTSUPP makes them fall back to chmod.
+ */
+function refusePosixAcl(name: string): void {
+  if (name === 'system.posix_acl_access' || name === 'system.posix_acl_default') throw new FuseOperationError('EOPNOTSUPP', `${name}: POSIX ACLs are not supported`);
 }
 
 function notImplemented(): Promise<Reply> {
