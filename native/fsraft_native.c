@@ -132,14 +132,17 @@ static int64_t get_int_property(napi_env env, napi_value object, const char *nam
  * whose read end is returned in *stderr_fd. Returns 0 or an errno.
  */
 static int spawn_child(char *const argv[], const char *extra_env, int pass_fd, int pass_fd_target, pid_t *pid, int *stderr_fd) {
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return errno;
+  int pipe_fds[2] = {-1, -1};
+  /* stderr_fd NULL: the child writes to our stderr (it may outlive the call, as with auto_unmount). */
+  if (stderr_fd != NULL && pipe2(pipe_fds, O_CLOEXEC) != 0) return errno;
   size_t count = 0;
   while (environ[count] != NULL) count++;
   char **envp = calloc(count + 2, sizeof(char *));
   if (envp == NULL) {
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
+    if (stderr_fd != NULL) {
+      close(pipe_fds[0]);
+      close(pipe_fds[1]);
+    }
     return ENOMEM;
   }
   size_t used = 0;
@@ -155,12 +158,13 @@ static int spawn_child(char *const argv[], const char *extra_env, int pass_fd, i
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
+  if (stderr_fd != NULL) posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
   /* dup2 onto another number clears close-on-exec, so only the child gets this fd. */
   if (pass_fd >= 0) posix_spawn_file_actions_adddup2(&actions, pass_fd, pass_fd_target);
   int error = posix_spawn(pid, argv[0], &actions, NULL, argv, envp);
   posix_spawn_file_actions_destroy(&actions);
   free(envp);
+  if (stderr_fd == NULL) return error;
   close(pipe_fds[1]);
   if (error != 0) {
     close(pipe_fds[0]);
@@ -303,8 +307,12 @@ static void mount_with_fusermount(mount_job *job) {
   snprintf(env, sizeof env, "_FUSE_COMMFD=%d", target);
   char *argv[] = {job->fusermount, "-o", job->fusermount_options, "--", job->mountpoint, NULL};
   pid_t pid;
-  int stderr_fd;
-  int error = spawn_child(argv, env, sockets[1], target, &pid, &stderr_fd);
+  int stderr_fd = -1;
+  /*
+   * With auto_unmount fusermount lives on to unmount when we end, and may still have something
+   * to say then: it writes to our stderr, not into a pipe nobody reads any more.
+   */
+  int error = spawn_child(argv, env, sockets[1], target, &pid, job->auto_unmount ? NULL : &stderr_fd);
   /* Our copy of the child's end must go, or a fusermount that fails would never show EOF. */
   close(sockets[1]);
   if (error != 0) {
@@ -320,7 +328,6 @@ static void mount_with_fusermount(mount_job *job) {
      * With auto_unmount, fusermount stays alive until this socket closes (when this process
      * ends) and then unmounts: keep our end open for the life of the process, and reap it.
      */
-    close(stderr_fd);
     pthread_t thread;
     if (pthread_create(&thread, NULL, reap_child, (void *)(intptr_t)pid) == 0) pthread_detach(thread);
     job->fd = fd;
@@ -329,7 +336,7 @@ static void mount_with_fusermount(mount_job *job) {
   close(sockets[0]);
   int status = 0;
   wait_child(pid, &status);
-  drain_stderr(stderr_fd, job->child_stderr, sizeof job->child_stderr);
+  if (stderr_fd >= 0) drain_stderr(stderr_fd, job->child_stderr, sizeof job->child_stderr);
   if (fd < 0) {
     job->error = receive_error != 0 ? receive_error : EIO;
     snprintf(job->what, sizeof job->what, "%s exited with %d without handing over /dev/fuse", job->fusermount,

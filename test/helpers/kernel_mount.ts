@@ -246,7 +246,9 @@ export function shell(script: string, options: { cwd?: string; asUser?: { uid: n
   const timeoutMs = options.timeoutMs ?? 120_000;
   const cwd = options.cwd ?? '/';
   if (options.asUser !== undefined) {
-    return runTool('setpriv', [`--reuid=${options.asUser.uid}`, `--regid=${options.asUser.gid}`, '--clear-groups', '/bin/bash', '-ec', script], { cwd, timeoutMs });
+    // cd after the switch: a mount without allow_other refuses even root, so the child must not
+    // enter it before it is the other user.
+    return runTool('setpriv', [`--reuid=${options.asUser.uid}`, `--regid=${options.asUser.gid}`, '--clear-groups', '/bin/bash', '-ec', `cd -- "$0"\n${script}`, cwd], { timeoutMs });
   }
   return runTool('/bin/bash', ['-ec', script], { cwd, timeoutMs });
 }

@@ -155,7 +155,8 @@ export class MemoryFuseFs implements FuseFileSystem {
   constructor(options: MemoryFuseFsOptions = {}) {
     this.entryTimeoutMs = options.entryTimeoutMs ?? 1000;
     this.attrTimeoutMs = options.attrTimeoutMs ?? 1000;
-    const root = this.newInode(S_IFDIR | 0o755, 0, 0, 0, FUSE_ROOT_ID);
+    // The root belongs to whoever serves the mount, as a local directory would to its creator.
+    const root = this.newInode(S_IFDIR | 0o755, process.getuid?.() ?? 0, process.getgid?.() ?? 0, 0, FUSE_ROOT_ID);
     root.dir = new Directory(FUSE_ROOT_ID);
     root.nlink = 2;
   }

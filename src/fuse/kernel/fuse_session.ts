@@ -178,9 +178,11 @@ export class FuseSession {
       allowOther: options.allowOther,
       defaultPermissions: options.defaultPermissions,
       maxRead: options.maxReadBytes,
-      autoUnmount: options.autoUnmount,
+      // fusermount's own auto_unmount checks the dead mount as root, which the kernel refuses
+      // without allow_other, so it never fires; the watcher below works for both ways of mounting.
+      autoUnmount: false,
       fusermount,
-      fusermountOptions: fusermountOptionString(options),
+      fusermountOptions: fusermountOptionString({ ...options, autoUnmount: false }),
     });
     const session = new FuseSession(fd, fs, mountpoint, options, fusermount, sessionOptions);
     let timer: NodeJS.Timeout | undefined;
@@ -197,8 +199,7 @@ export class FuseSession {
     } finally {
       clearTimeout(timer);
     }
-    // fusermount's own auto_unmount covers non-root mounts; a root mount gets a watcher of its own.
-    if (options.autoUnmount && fusermount === null) session.startAutoUnmountWatcher();
+    if (options.autoUnmount) session.startAutoUnmountWatcher();
     return session;
   }
 
@@ -617,19 +618,20 @@ export class FuseSession {
   /* ---------- auto_unmount for root mounts ---------- */
 
   /**
-   * auto_unmount without fusermount: a small shell that waits on a pipe from this process. When
-   * this process ends, however it ends, the pipe reaches EOF and the shell detaches the mount, so
-   * a killed server never leaves a dead mount ("Transport endpoint is not connected") behind. A
-   * normal unmount first tells the shell to stand down.
+   * auto_unmount: a small shell that waits on a pipe from this process. When this process ends,
+   * however it ends, the pipe reaches EOF and the shell detaches the mount (`umount -l` as root,
+   * `fusermount -u -z` otherwise), so a killed server never leaves a dead mount ("Transport
+   * endpoint is not connected") behind. A normal unmount first tells the shell to stand down.
    */
   private startAutoUnmountWatcher(): void {
     const umountPath = ['/usr/bin/umount', '/bin/umount'].find((candidate) => existsSync(candidate));
-    if (umountPath === undefined) {
+    const command = this.fusermount !== null ? [this.fusermount, '-u', '-z', '--'] : umountPath !== undefined ? [umountPath, '-l', '--no-canonicalize', '--'] : null;
+    if (command === null) {
       this.log('fuse session: auto_unmount: no umount(8) found; the mount stays if this process is killed');
       return;
     }
-    const script = 'IFS= read -r line; [ "$line" = stand-down ] || exec "$1" -l --no-canonicalize -- "$2"';
-    const watcher = spawn('/bin/sh', ['-c', script, 'fsraft-auto-unmount', umountPath, this.mountpoint], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    const script = 'IFS= read -r line; [ "$line" = stand-down ] || exec "$@"';
+    const watcher = spawn('/bin/sh', ['-c', script, 'fsraft-auto-unmount', ...command, this.mountpoint], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
     watcher.unref();
     watcher.stdin?.on('error', () => undefined);
     this.autoUnmountWatcher = watcher;
