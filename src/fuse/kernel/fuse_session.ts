@@ -77,6 +77,8 @@ export interface FuseSessionOptions {
   readonly requestsInFlightMax?: number;
   /** One line per notable event (protocol errors, a failed reply); nothing by default. */
   readonly log?: (line: string) => void;
+  /** Where requests come from instead of reading the fd (tests feed crafted requests this way). */
+  readonly channel?: RequestChannel;
 }
 
 /** How session.unmount() treats a busy mount. */
@@ -152,7 +154,7 @@ export class FuseSession {
     });
     // A mount that never initializes must not leave an unhandled rejection behind.
     this.initialized.catch(() => undefined);
-    this.channel = openRequestChannel(fd, sessionOptions.reader ?? 'thread', sessionOptions.requestsInFlightMax ?? limits.fuseRequestsInFlightMax);
+    this.channel = sessionOptions.channel ?? openRequestChannel(fd, sessionOptions.reader ?? 'thread', sessionOptions.requestsInFlightMax ?? limits.fuseRequestsInFlightMax);
     this.channel.start(
       (request) => this.onRequest(request),
       (endErrno) => this.onEnd(endErrno),
