@@ -23,6 +23,41 @@ export const errnoByCode: Readonly<Record<string, number>> = {
   ENAMETOOLONG: errno.ENAMETOOLONG,
   EMFILE: errno.EMFILE,
   EBADF: errno.EBADF,
+  // Kernel-protocol FUSE session (src/fuse/kernel/): the file system names POSIX failures directly.
+  // No such extended attribute (getxattr/removexattr of an absent name).
+  ENODATA: errno.ENODATA,
+  // A getxattr/listxattr answer larger than the caller's buffer.
+  ERANGE: errno.ERANGE,
+  // Not permitted whatever the mode bits say (a hard link to a directory, chown by a non-owner).
+  EPERM: errno.EPERM,
+  // The mode bits refuse the caller.
+  EACCES: errno.EACCES,
+  // The file system does not implement the request; the kernel stops sending some of them.
+  ENOSYS: errno.ENOSYS,
+  // lseek SEEK_DATA/SEEK_HOLE at or past the end of the file.
+  ENXIO: errno.ENXIO,
+  // Too many symbolic links, or O_NOFOLLOW on one.
+  ELOOP: errno.ELOOP,
+  // A rename or link across file systems (or across what the file system keeps apart).
+  EXDEV: errno.EXDEV,
+  // A mode or flag the file system does not support (fallocate modes, RENAME_WHITEOUT).
+  EOPNOTSUPP: errno.EOPNOTSUPP,
+  // A write to a read-only mount.
+  EROFS: errno.EROFS,
+  // Too many hard links to one inode.
+  EMLINK: errno.EMLINK,
+  // An extended attribute value or list larger than Linux passes (64 KiB).
+  E2BIG: errno.E2BIG,
+  // Busy: a mount in use, a directory that is someone's mount point.
+  EBUSY: errno.EBUSY,
+  // An operation that waited longer than its bound.
+  ETIMEDOUT: errno.ETIMEDOUT,
+  // The request was interrupted by a signal before it was answered.
+  EINTR: errno.EINTR,
+  // Try again: nothing was done (also what an INTERRUPT for a request not yet seen gets).
+  EAGAIN: errno.EAGAIN,
+  // A protocol the kernel and the session cannot agree on (FUSE INIT versions).
+  EPROTO: errno.EPROTO,
   // No leader answered within the client's bounded retries: the outcome is unknown, as after a
   // disk error, so the caller must not assume success.
   UNAVAILABLE: errno.EIO,

@@ -81,6 +81,24 @@ export const limits = {
   fuseUnmountAttemptsMax: 20,
   /** Pause between two unmount attempts of a busy mount. */
   fuseUnmountRetryMs: 500,
+  /** Largest WRITE (and READ) the kernel sends a kernel-protocol FUSE session: 1 MiB, FUSE_MAX_PAGES x 4 KiB. */
+  fuseMaxWriteBytes: 1024 * 1024,
+  /** Pages in one FUSE request (FUSE_MAX_PAGES); the kernel caps it at its own max_pages_limit (256). */
+  fuseMaxPages: 256,
+  /** Bytes of one read(2) of /dev/fuse: the largest WRITE plus its headers, rounded up to a page. */
+  fuseReadBufferBytes: 1024 * 1024 + 4096,
+  /** Requests read from /dev/fuse and not yet answered; past it the session stops reading until one ends. */
+  fuseRequestsInFlightMax: 1024,
+  /** fs.read calls a 'pool' FUSE channel keeps waiting on /dev/fuse at once (each holds a libuv pool thread). */
+  fusePoolReadsInFlight: 4,
+  /** Asynchronous requests (readahead, writeback) the kernel keeps in flight to the session at once. */
+  fuseMaxBackgroundRequests: 64,
+  /** Background requests past which the kernel reports the mount as congested (3/4 of the above). */
+  fuseCongestionThresholdRequests: 48,
+  /** Longest entry_timeout/attr_timeout a mount accepts, in seconds (a day). */
+  fuseCacheTimeoutSecondsMax: 86_400,
+  /** How long a kernel-protocol mount waits for the kernel's INIT before it gives up and detaches. */
+  fuseInitTimeoutMs: 10_000,
   /** Snapshot bytes in one InstallSnapshot chunk (Raft §7); well below messageBytesMax. */
   snapshotChunkBytesMax: 1024 * 1024,
   /** InstallSnapshot chunks in flight to one follower: enough to keep a link busy, few enough not to crowd out other traffic. */

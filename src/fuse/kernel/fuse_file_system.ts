@@ -135,7 +135,10 @@ export interface FuseFileSystem {
   open(ctx: FuseContext, ino: number, flags: number): Promise<FuseOpenResult>;
   /** Returns at most `size` bytes; fewer only at the end of the file. */
   read(ctx: FuseContext, ino: number, fh: number, offset: number, size: number): Promise<Uint8Array>;
-  /** Returns the bytes written (all of them, or the call throws). */
+  /**
+   * Returns the bytes written (all of them, or the call throws). `data` is a view of the request's
+   * own buffer, which the session never reuses: a file system may keep it instead of copying.
+   */
   write(ctx: FuseContext, ino: number, fh: number, offset: number, data: Uint8Array, flags: number): Promise<number>;
   flush(ctx: FuseContext, ino: number, fh: number): Promise<void>;
   release(ctx: FuseContext, ino: number, fh: number, flags: number): Promise<void>;
