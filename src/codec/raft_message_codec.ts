@@ -202,13 +202,16 @@ function installSnapshotSize(message: InstallSnapshot): number {
 /**
  * Why an InstallSnapshot chunk is malformed, or null: the chunk must lie inside the snapshot,
  * `done` must mark exactly the chunk that ends it, and the snapshot cannot be newer than the
- * sender's term or larger than limits.snapshotBytesMax.
+ * sender's term or larger than limits.snapshotBytesMax. A snapshot of totalBytes 0 is a stream
+ * generated as it is sent: its length is not known up front, so only `done` marks its end.
  */
 function chunkProblem(index: number, term: number, totalBytes: number, offset: number, length: number, done: boolean, messageTerm: number): string | null {
   if (!isU64(index) || !isU64(term) || !isU64(totalBytes) || !isU64(offset)) return 'field exceeds 2^53-1';
   if (index < 1) return 'lastIncludedIndex must be at least 1';
   if (term > messageTerm) return `lastIncludedTerm ${term} above the message term ${messageTerm}`;
-  if (totalBytes < 1 || totalBytes > limits.snapshotBytesMax) return `snapshot of ${totalBytes} bytes outside 1..${limits.snapshotBytesMax}`;
+  // 0: a stream whose length is learnt at its end; each chunk holds data unless it only says `done`.
+  if (totalBytes === 0) return length < 1 && !done ? 'empty chunk before the end of the stream' : null;
+  if (totalBytes > limits.snapshotBytesMax) return `snapshot of ${totalBytes} bytes outside 1..${limits.snapshotBytesMax}`;
   if (length < 1 || offset + length > totalBytes) return `chunk [${offset}, ${offset + length}) outside the snapshot of ${totalBytes} bytes`;
   if (done !== (offset + length === totalBytes)) return done ? 'done before the last byte' : 'last chunk not marked done';
   return null;

@@ -26,6 +26,8 @@ export interface ChunkInflight {
 export interface SnapshotStream {
   /** Pinned for the whole stream: a newer snapshot taken meanwhile does not restart it. */
   readonly snapshot: SnapshotMeta;
+  /** The stream's length: the snapshot's bytes when known, else learnt from SnapshotStreamEnded (Infinity until then). */
+  totalBytes: number;
   /** The next byte to send. */
   nextOffset: number;
   /** Unacknowledged chunks, oldest first. The last chunk stays here until the follower reports it installed. */
@@ -94,7 +96,7 @@ export class Progress {
     this.state = 'snapshot';
     this.probeSent = false;
     this.inflights = [];
-    this.stream = { snapshot, nextOffset: 0, inflights: [] };
+    this.stream = { snapshot, totalBytes: snapshot.bytes > 0 ? snapshot.bytes : Infinity, nextOffset: 0, inflights: [] };
   }
 
   /**
@@ -138,7 +140,7 @@ export class Progress {
   acknowledgeChunks(bytesStored: number): void {
     const stream = this.stream;
     if (stream === null) return;
-    const total = stream.snapshot.bytes;
+    const total = stream.totalBytes;
     // The last chunk stays in flight until `installed`: if the follower crashes before installing,
     // its retransmission is what tells the leader to start over.
     stream.inflights = stream.inflights.filter((chunk) => chunk.end > bytesStored || chunk.end === total);
@@ -148,6 +150,18 @@ export class Progress {
       stream.nextOffset = bytesStored;
     }
     if (stream.inflights.length === 0 && bytesStored < total) stream.nextOffset = Math.min(stream.nextOffset, bytesStored);
+  }
+
+  /**
+   * The stream turned out to be `bytes` long: chunks asked for past it are dropped, and the one
+   * that holds its end ends there.
+   */
+  streamEnded(bytes: number): void {
+    const stream = this.stream;
+    if (stream === null) return;
+    stream.totalBytes = bytes;
+    stream.inflights = stream.inflights.filter((chunk) => chunk.offset < bytes || (bytes === 0 && chunk.offset === 0)).map((chunk) => ({ ...chunk, end: Math.min(chunk.end, bytes) }));
+    stream.nextOffset = Math.min(stream.nextOffset, bytes);
   }
 
   /** True when the oldest chunk has gone unanswered for `timeoutTicks`: it (and all after it) is sent again. */

@@ -253,6 +253,9 @@ export class RaftMachine {
       case 'SnapshotUnavailable':
         this.onSnapshotUnavailable(event.to, event.index);
         break;
+      case 'SnapshotStreamEnded':
+        this.onSnapshotStreamEnded(event.to, event.index, event.bytes);
+        break;
       default:
         unreachable(event, 'event');
     }
@@ -737,10 +740,10 @@ export class RaftMachine {
   private sendChunks(peer: NodeId, progress: Progress): void {
     const stream = progress.stream!;
     const { snapshot } = stream;
-    while (stream.inflights.length < this.options.snapshotChunksInflightMax && stream.nextOffset < snapshot.bytes) {
+    while (stream.inflights.length < this.options.snapshotChunksInflightMax && stream.nextOffset < stream.totalBytes) {
       const offset = stream.nextOffset;
-      const length = Math.min(this.options.snapshotChunkBytesMax, snapshot.bytes - offset);
-      const done = offset + length === snapshot.bytes;
+      const length = Math.min(this.options.snapshotChunkBytesMax, stream.totalBytes - offset);
+      const done = offset + length === stream.totalBytes;
       this.send({
         type: 'InstallSnapshot',
         from: this.id,
@@ -778,13 +781,20 @@ export class RaftMachine {
     this.sendChunks(response.from, progress);
   }
 
-  /** The driver could not read a pinned snapshot (deleted meanwhile): restart `to` with the newest. */
+  /** The driver cannot produce a chunk of the pinned snapshot: restart `to` from byte 0 with the newest. */
   private onSnapshotUnavailable(to: NodeId, index: LogIndex): void {
     const progress = this.progress.get(to);
     if (this.#role !== 'leader' || progress?.state !== 'snapshot' || progress.stream?.snapshot.index !== index) return;
-    if (this.#snapshot === null || this.#snapshot.index === index) return;
+    if (this.#snapshot === null) return;
     progress.becomeSnapshot(this.#snapshot);
     this.sendChunks(to, progress);
+  }
+
+  /** The driver generated the whole stream of `index` to `to`: it is `bytes` long. */
+  private onSnapshotStreamEnded(to: NodeId, index: LogIndex, bytes: number): void {
+    const progress = this.progress.get(to);
+    if (this.#role !== 'leader' || progress?.state !== 'snapshot' || progress.stream?.snapshot.index !== index) return;
+    progress.streamEnded(bytes);
   }
 
   /**
@@ -892,10 +902,23 @@ export class RaftMachine {
     assert(snapshot.index <= this.appliedIndex, `snapshot at ${snapshot.index} beyond applied index ${this.appliedIndex}`);
     assert(this.log.termAt(snapshot.index) === snapshot.term, `snapshot at ${snapshot.index} with term ${snapshot.term}, log has ${this.log.termAt(snapshot.index)}`);
     this.#snapshot = snapshot;
-    const throughIndex = this.keptFrom(snapshot.index) - 1;
+    // A follower being sent an older snapshot needs the entries after it once installed:
+    // compacting them away would make it start over with this snapshot, and under steady writes
+    // every stream would end that way.
+    const throughIndex = Math.max(this.log.baseIndex, Math.min(this.keptFrom(snapshot.index) - 1, this.oldestStreamedIndex()));
     const base: LogBase = { index: throughIndex, term: this.log.termAt(throughIndex) };
     this.log.compactThrough(base);
     this.persistActions.push({ type: 'CompactLog', base, snapshot, discardLog: false });
+  }
+
+  /** The lowest snapshot index being streamed to a follower (Infinity when none is). */
+  private oldestStreamedIndex(): LogIndex {
+    let oldest = Infinity;
+    if (this.#role !== 'leader') return oldest;
+    for (const progress of this.progress.values()) {
+      if (progress.state === 'snapshot' && progress.stream !== null) oldest = Math.min(oldest, progress.stream.snapshot.index);
+    }
+    return oldest;
   }
 
   /**

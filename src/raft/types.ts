@@ -106,10 +106,13 @@ export interface AppendEntriesResponse {
 }
 
 /**
- * InstallSnapshot RPC (Raft §7): one chunk of the leader's snapshot file, bytes
- * [offset, offset + length) of `totalBytes`. The core emits it with `data` empty and `length`
- * set; the driver fills `data` from the snapshot file just before sending. The core never reads
- * `data`: snapshot bytes stay in the driver.
+ * InstallSnapshot RPC (Raft §7): one chunk of the leader's snapshot stream, bytes
+ * [offset, offset + length). The core emits it with `data` empty and `length` the most it asks
+ * for; the driver fills `data` from the stream just before sending, with exactly `length` bytes
+ * unless the stream ends within them: then with the rest, and `done` set (the driver tells the
+ * core the stream's length with `SnapshotStreamEnded`). The core never reads `data`: snapshot
+ * bytes stay in the driver. `totalBytes` is the snapshot's `bytes`, constant for one stream (0
+ * when its length is only known once generated).
  */
 export interface InstallSnapshot {
   readonly type: 'InstallSnapshot';
@@ -119,13 +122,13 @@ export interface InstallSnapshot {
   /** The snapshot replaces every entry up to and including this one (Raft §7). */
   readonly lastIncludedIndex: LogIndex;
   readonly lastIncludedTerm: Term;
-  /** Size of the whole snapshot file in bytes. */
+  /** The snapshot's `bytes` (0: a stream whose length is known once generated). */
   readonly totalBytes: number;
   /** Byte offset of this chunk in the snapshot file. */
   readonly offset: number;
   /** Bytes in this chunk (equals data.length once the driver has filled it). */
   readonly length: number;
-  /** True for the last chunk (offset + length === totalBytes). */
+  /** True for the last chunk of the stream. */
   readonly done: boolean;
   readonly data: Uint8Array;
 }
@@ -146,7 +149,10 @@ export interface InstallSnapshotResponse {
 
 export type RaftMessage = RequestVote | RequestVoteResponse | AppendEntries | AppendEntriesResponse | InstallSnapshot | InstallSnapshotResponse;
 
-/** Where a snapshot stands in the log, and its file's size (the core never sees its bytes). */
+/**
+ * Where a snapshot stands in the log, and its stream's length when known in advance (0 when the
+ * driver generates the stream and learns its length at the end). The core never sees its bytes.
+ */
 export interface SnapshotMeta {
   readonly index: LogIndex;
   readonly term: Term;
@@ -184,8 +190,13 @@ export type RaftEvent =
    * it (`CompactLog`, `RestoreSnapshot`) or by asking the leader to start over.
    */
   | { readonly type: 'SnapshotReceived'; readonly snapshot: SnapshotMeta; readonly valid: boolean }
-  /** The driver could not read the snapshot a chunk request named (already deleted): start `to` over with the newest. */
-  | { readonly type: 'SnapshotUnavailable'; readonly to: NodeId; readonly index: LogIndex };
+  /**
+   * The driver cannot produce the chunk a request named (the snapshot is gone, or the chunk is
+   * older than what it keeps for resending): start `to` over from byte 0 with the newest snapshot.
+   */
+  | { readonly type: 'SnapshotUnavailable'; readonly to: NodeId; readonly index: LogIndex }
+  /** The stream of snapshot `index` to `to` ends after `bytes` bytes: ask for nothing past it. */
+  | { readonly type: 'SnapshotStreamEnded'; readonly to: NodeId; readonly index: LogIndex; readonly bytes: number };
 
 /** Outputs of `RaftMachine.step`, executed by the driver under the ordering rule above. */
 export type RaftAction =
