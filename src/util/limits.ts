@@ -3,8 +3,13 @@
  * an error value for the caller, never unbounded memory growth.
  */
 export const limits = {
-  /** The first line of a client command, without its CRLF (the course protocol's 500 bytes). */
+  /** The first line of a course command (read, write, cas, delete), without its CRLF: the course's 500 bytes. */
   commandLineBytesMax: 500,
+  /**
+   * The first line of a tree command: two PATH_MAX paths, percent-encoded (at most 3 bytes per
+   * byte), and the other fields fit.
+   */
+  treeCommandLineBytesMax: 32 * 1024,
   /** Default largest content of one write/cas; configurable per cluster (`contentBytesMax`). */
   contentBytesMaxDefault: 1024 * 1024,
   /** Client connections one node accepts at once; more are refused with ERR_INTERNAL. */
@@ -32,21 +37,50 @@ export const limits = {
   sessionsMax: 10000,
   /**
    * Default largest size of one file in bytes; configurable per cluster (`fileBytesMax`). Growing
-   * a file past it (writeat, truncate) is ERR_TOO_LARGE.
+   * a file past it (writeat, truncate, fallocate) is ERR_TOO_LARGE. 16 TiB is what ext4 holds in
+   * one file with 4 KiB blocks, where each node keeps large contents (holes cost nothing).
    */
-  fileBytesMaxDefault: 1024 * 1024 * 1024,
+  fileBytesMaxDefault: 16 * 1024 * 1024 * 1024 * 1024,
   /**
-   * File contents are held as immutable chunks of this size, so a writeat copies only the chunks
-   * it touches and a snapshot can share contents with the live state instead of copying them.
+   * A file's content up to this size lives in the node's LevelDB beside its attributes; a larger
+   * one in a sparse file of its own (README "Where a node keeps its data" says why).
    */
-  fileChunkBytes: 64 * 1024,
-  /**
-   * Entries in one directory; adding one more is ERR_TOO_LARGE. Bounds the LIST reply (each entry
-   * line is under 2 KiB, since a component arrives inside a 500-byte command line).
-   */
-  directoryEntriesMax: 65_536,
-  /** Largest LIST body a client accepts: directoryEntriesMax lines of at most 2 KiB. */
+  inlineContentBytesMax: 64 * 1024,
+  /** Entries in one directory; adding one more is ERR_TOO_LARGE (readdir streams them in pages). */
+  directoryEntriesMax: 16 * 1024 * 1024,
+  /** Entries `list` answers in one reply; a larger directory is ERR_TOO_LARGE there (use readdir). */
+  listEntriesMax: 65_536,
+  /** Largest LIST body a client accepts: listEntriesMax lines of at most 2 KiB. */
   listReplyBytesMax: 128 * 1024 * 1024,
+  /** Entries one readdir reply carries at most. */
+  readdirEntriesMax: 4096,
+  /** Longest name in a command, in UTF-8 bytes: beyond it the command is malformed (ERR_CMD_ERR). */
+  nameBytesMax: 16 * 1024,
+  /** Longest path component (NAME_MAX); longer is ERR_NAME_TOO_LONG (ENAMETOOLONG). */
+  componentBytesMax: 255,
+  /** Longest path (PATH_MAX); longer is ERR_NAME_TOO_LONG (ENAMETOOLONG). */
+  pathBytesMax: 4096,
+  /** Longest symbolic link target (PATH_MAX less its NUL); longer is ERR_NAME_TOO_LONG. */
+  symlinkTargetBytesMax: 4095,
+  /** Names (hard links) one file may have; one more is ERR_TOO_MANY_LINKS (EMLINK), as ext4's 65,000. */
+  linkCountMax: 65_000,
+  /** Longest extended attribute name with its namespace (XATTR_NAME_MAX); longer is ERANGE. */
+  xattrNameBytesMax: 255,
+  /** Largest extended attribute value (XATTR_SIZE_MAX); larger is E2BIG at the mount, ERR_TOO_LARGE here. */
+  xattrValueBytesMax: 64 * 1024,
+  /** Bytes of names and values one node's extended attributes may hold together; more is ENOSPC. */
+  xattrBytesPerNodeMax: 256 * 1024,
+  /**
+   * Bytes of state changes a node holds in memory since its last sync point before it takes the
+   * next (and, at twice this, before it applies more): what a restart replays from the log.
+   */
+  stateOverlayBytesMax: 64 * 1024 * 1024,
+  /** Bytes of decoded state records a node caches in memory (least recently used dropped first). */
+  stateCacheBytesMax: 32 * 1024 * 1024,
+  /** Nodes one holder (a mount) may hold open; a mount opens at most fuseHandlesMax files. */
+  holdsPerHolderMax: 1024 * 1024,
+  /** Expired files and orphaned nodes one housekeeping (reap) command removes at most. */
+  reapTargetsMax: 512,
   /** Largest encoded Raft message accepted from the network. */
   messageBytesMax: 64 * 1024 * 1024,
   /** Unflushed bytes one open FUSE file may hold (buffered plus in flight) before a write waits. */
