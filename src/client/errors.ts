@@ -50,7 +50,22 @@ export class FsraftClosedError extends FsraftError {
 }
 
 /** The errno name a filesystem failure maps to (the FUSE mount reports exactly this errno). */
-export type FsErrorCode = 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'EFBIG' | 'ENOSPC';
+export type FsErrorCode =
+  | 'ENOENT'
+  | 'EEXIST'
+  | 'ENOTDIR'
+  | 'EISDIR'
+  | 'ENOTEMPTY'
+  | 'EINVAL'
+  | 'EFBIG'
+  | 'ENOSPC'
+  | 'EPERM'
+  | 'ENAMETOOLONG'
+  | 'ENODATA'
+  | 'ERANGE'
+  | 'EMLINK'
+  | 'ENXIO'
+  | 'EOPNOTSUPP';
 
 /**
  * The cluster refused a filesystem operation (ERR_FILE_NOT_FOUND, ERR_EXISTS, ERR_NOT_DIR,

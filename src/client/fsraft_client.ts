@@ -10,8 +10,9 @@
  * reply, a backoff. One Deadline, set when the call starts, bounds every one of those waits.
  */
 import { randomInt } from 'node:crypto';
-import { formatCommand, type ClientCommand, type ClientReply, type FsErrorReplyType, type RequestId } from '../codec/client_protocol.js';
-import type { FsCommand } from '../fs/types.js';
+import { timeOfMs, type ClientCommand, type ClientReply, type DirLine, type DiskStat, type FsErrorReplyType, type LegacyStat, type ReplyForm, type RequestId } from '../codec/client_protocol.js';
+import { formatCommand } from '../codec/command_format.js';
+import type { FsCommand, FsNodeKind, FsNodeStat, FsSpecialKind, RenameMode, Timespec, XattrSetMode } from '../fs/types.js';
 import { systemClock } from '../clock/clock.js';
 import { Deadline } from '../clock/deadline.js';
 import { limits } from '../util/limits.js';
@@ -69,14 +70,13 @@ export interface FsraftFile {
   readonly exptimeSeconds: number;
 }
 
-/** What a node of the tree is. */
-export type FsNodeKind = 'file' | 'dir';
+export type { FsNodeKind, FsNodeStat };
 
-/** A node's attributes, as `stat` reports them. */
+/** A node's attributes, as `stat` reports them (whole ms). */
 export interface FsStat {
   readonly kind: FsNodeKind;
   readonly version: number;
-  /** Bytes for a file, 0 for a directory. */
+  /** Bytes for a file, the target's length for a symlink, 0 for the others. */
   readonly size: number;
   /** Permission bits only (0..0o7777). */
   readonly mode: number;
@@ -103,6 +103,31 @@ export interface FsSetattr {
   readonly mtimeMs?: number;
 }
 
+/** The attributes `setattrs` changes (nanosecond times, 'now', size, expiry); absent: unchanged. */
+export interface FsAttrChange {
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly size?: number;
+  readonly atime?: Timespec | 'now';
+  readonly mtime?: Timespec | 'now';
+  /** Seconds until the file expires; 0 or negative: never. */
+  readonly exptimeSeconds?: number;
+}
+
+/** Who owns a node a call creates. */
+export interface FsOwnerIds {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** One page of a directory (readdir). */
+export interface FsDirPage {
+  readonly entries: readonly DirLine[];
+  /** No entries after the last one given. */
+  readonly done: boolean;
+}
+
 /** The errno name of each filesystem error reply. */
 const errnoByReply: Readonly<Record<FsErrorReplyType, FsErrorCode>> = {
   file_not_found: 'ENOENT',
@@ -113,6 +138,13 @@ const errnoByReply: Readonly<Record<FsErrorReplyType, FsErrorCode>> = {
   invalid: 'EINVAL',
   too_large: 'EFBIG',
   no_space: 'ENOSPC',
+  not_permitted: 'EPERM',
+  name_too_long: 'ENAMETOOLONG',
+  no_data: 'ENODATA',
+  range: 'ERANGE',
+  too_many_links: 'EMLINK',
+  past_end: 'ENXIO',
+  not_supported: 'EOPNOTSUPP',
 };
 
 /** The outcome of a cas: the new version, or the version the file has (0 when it is absent). */
@@ -283,7 +315,140 @@ export class FsraftClient {
       if (value !== undefined) checkCount(`setattr ${key}`, value);
     }
     const { mode, uid, gid, atimeMs, mtimeMs } = attrs;
-    return this.versioned({ op: 'setattr', name, mode, uid, gid, atimeMs, mtimeMs }, options);
+    const command: FsCommand = {
+      op: 'setattr',
+      name,
+      ...(mode === undefined ? {} : { mode }),
+      ...(uid === undefined ? {} : { uid }),
+      ...(gid === undefined ? {} : { gid }),
+      ...(atimeMs === undefined ? {} : { atime: timeOfMs(atimeMs) }),
+      ...(mtimeMs === undefined ? {} : { mtime: timeOfMs(mtimeMs) }),
+    };
+    return this.versioned(command, options);
+  }
+
+  /** A node's attributes: inode number, nlink, nanosecond times, blocks stored ('/' or '//<ino>' too). */
+  async attr(name: string, options: CallOptions = {}): Promise<FsNodeStat> {
+    const reply = await this.query({ op: 'attr', name }, options);
+    if (reply.type === 'attr') return reply.attr;
+    throw failure('attr', name, reply);
+  }
+
+  /** Up to `count` entries of a directory after `cookie` (0: from the start), in creation order. */
+  async readdir(name: string, cookie: number, count: number, plus = false, options: CallOptions = {}): Promise<FsDirPage> {
+    checkCount('readdir cookie', cookie);
+    const reply = await this.query({ op: 'readdir', name, cookie, count, plus }, options);
+    if (reply.type === 'dir') return { entries: reply.entries, done: reply.done };
+    throw failure('readdir', name, reply);
+  }
+
+  /** A symbolic link's target. */
+  async readlink(name: string, options: CallOptions = {}): Promise<Uint8Array> {
+    const reply = await this.query({ op: 'readlink', name }, options);
+    if (reply.type === 'bytes') return reply.value;
+    throw failure('readlink', name, reply);
+  }
+
+  /** An extended attribute's value (ENODATA when absent). */
+  async getxattr(name: string, attr: string, options: CallOptions = {}): Promise<Uint8Array> {
+    const reply = await this.query({ op: 'getxattr', name, attr }, options);
+    if (reply.type === 'bytes') return reply.value;
+    throw failure('getxattr', name, reply);
+  }
+
+  /** The names of a node's extended attributes. */
+  async listxattr(name: string, options: CallOptions = {}): Promise<string[]> {
+    const reply = await this.query({ op: 'listxattr', name }, options);
+    if (reply.type === 'names') return [...reply.names];
+    throw failure('listxattr', name, reply);
+  }
+
+  /** SEEK_DATA / SEEK_HOLE: the next data (or hole) at or after `offset`; ENXIO past the end. */
+  async seek(name: string, offset: number, whence: 'data' | 'hole', options: CallOptions = {}): Promise<number> {
+    checkCount('seek offset', offset);
+    const reply = await this.query({ op: 'seek', name, offset, whence }, options);
+    if (reply.type === 'offset') return reply.offset;
+    throw failure('seek', name, reply);
+  }
+
+  /** Creates a regular file (exclusive), directory, FIFO, socket or device node owned by `owner`; answers its attributes. */
+  async mknod(name: string, kind: 'file' | 'dir' | FsSpecialKind, mode: number, rdev: number, owner: FsOwnerIds, options: CallOptions = {}): Promise<FsNodeStat> {
+    checkMode(mode);
+    checkCount('mknod rdev', rdev);
+    const command: FsCommand =
+      kind === 'file'
+        ? { op: 'create', name, mode, exclusive: true, owner }
+        : kind === 'dir'
+          ? { op: 'mkdir', name, mode, owner }
+          : { op: 'mknod', name, kind, mode, rdev, owner };
+    return this.withAttr(command, options);
+  }
+
+  /** A symbolic link at `name` to `target`; answers its attributes. */
+  async symlink(name: string, target: Uint8Array, owner: FsOwnerIds, options: CallOptions = {}): Promise<FsNodeStat> {
+    return this.withAttr({ op: 'symlink', name, target, owner }, options);
+  }
+
+  /** Another name `to` for the node `name`; answers its attributes. */
+  async link(name: string, to: string, options: CallOptions = {}): Promise<FsNodeStat> {
+    return this.withAttr({ op: 'link', name, to }, options);
+  }
+
+  /** Changes attributes with nanosecond times, size and expiry; answers the new attributes. */
+  async setattrs(name: string, change: FsAttrChange, options: CallOptions = {}): Promise<FsNodeStat> {
+    if (change.mode !== undefined) checkMode(change.mode);
+    if (change.size !== undefined) checkCount('setattrs size', change.size);
+    return this.withAttr({ op: 'setattr', name, ...change }, options);
+  }
+
+  /** rename with renameat2's mode, and optionally only if `to` has version `ifVersion`. */
+  async renameWith(from: string, to: string, mode: RenameMode, ifVersion?: number, options: CallOptions = {}): Promise<void> {
+    await this.done({ op: 'rename', name: from, to, mode, ...(ifVersion === undefined ? {} : { ifVersion }) }, options);
+  }
+
+  async setxattr(name: string, attr: string, value: Uint8Array, mode: XattrSetMode, options: CallOptions = {}): Promise<{ version: number }> {
+    this.checkContent(value);
+    return this.versioned({ op: 'setxattr', name, attr, value, mode }, options);
+  }
+
+  async removexattr(name: string, attr: string, options: CallOptions = {}): Promise<{ version: number }> {
+    return this.versioned({ op: 'removexattr', name, attr }, options);
+  }
+
+  /** fallocate: allocate (growing unless keepSize) or punch a hole in [offset, offset + length). */
+  async fallocate(name: string, offset: number, length: number, punch: boolean, keepSize: boolean, options: CallOptions = {}): Promise<{ version: number }> {
+    checkCount('fallocate offset', offset);
+    checkCount('fallocate length', length);
+    return this.versioned({ op: 'fallocate', name, offset, length, punch, keepSize }, options);
+  }
+
+  /**
+   * `holder` (a random id of the caller's, one per mount) keeps the node open (`delta` 1), lets
+   * it go (-1), or renews its lease (0, any name): a node held somewhere lives on after its last
+   * name is removed, until released or until the holder is silent for the cluster's hold lease.
+   */
+  async hold(name: string, holder: number, delta: 1 | -1 | 0, options: CallOptions = {}): Promise<void> {
+    checkCount('hold holder', holder);
+    await this.done({ op: 'hold', name, holder, delta }, options);
+  }
+
+  /** The disk of the node at `address` (statfs answers about the node asked, leader or not). */
+  async statfsOf(address: string, options: CallOptions = {}): Promise<DiskStat> {
+    const reply = await this.askNode(address, { op: 'statfs', name: '/' }, options);
+    if (reply.type === 'statfs') return reply.disk;
+    throw unexpected('statfs', reply);
+  }
+
+  /** The applied index and state digest of the node at `address`. */
+  async digestOf(address: string, options: CallOptions = {}): Promise<{ appliedIndex: number; digest: string }> {
+    const reply = await this.askNode(address, { op: 'digest', name: '/' }, options);
+    if (reply.type === 'digest') return { appliedIndex: reply.appliedIndex, digest: reply.digest };
+    throw unexpected('digest', reply);
+  }
+
+  /** The client addresses this client was given. */
+  get addresses(): string[] {
+    return this.finder.addresses.map(addressText);
   }
 
   /**
@@ -338,8 +503,30 @@ export class FsraftClient {
     for (const waiter of this.queue.splice(0)) waiter.reject(new FsraftClosedError());
   }
 
-  private mutate(command: ClientCommand, options: CallOptions): Promise<ClientReply> {
-    return this.request((id) => formatCommand(command, id), true, { ...options, what: `${command.op} ${command.name}` });
+  private mutate(command: ClientCommand, options: CallOptions, form: ReplyForm = 'ok'): Promise<ClientReply> {
+    return this.request((id) => formatCommand(command, id, form), true, { ...options, what: `${command.op} ${command.name}` });
+  }
+
+  /** A mutation answered `ATTR ...`. */
+  private async withAttr(command: FsCommand, options: CallOptions): Promise<FsNodeStat> {
+    const reply = await this.mutate(command, options, 'attr');
+    if (reply.type === 'attr') return reply.attr;
+    throw failure(command.op, command.name, reply);
+  }
+
+  /** One command to one node (no leader discovery, no redirects), within the call's timeout. */
+  private async askNode(address: string, command: ClientCommand, options: CallOptions): Promise<ClientReply> {
+    const parsed = parseHostPort(address);
+    if (parsed === null) throw new TypeError(`fsraft client: '${address}' is not host:port`);
+    const connection = new Connection(parsed, this.options.contentBytesMax);
+    try {
+      return await connection.request(formatCommand(command), options.timeoutMs ?? this.options.attemptTimeoutMs);
+    } catch (error) {
+      if (error instanceof ConnectionFailure) throw new FsraftUnavailableError(`${command.op} ${address}: ${error.message}`);
+      throw error;
+    } finally {
+      connection.close();
+    }
   }
 
   private query(command: ClientCommand, options: CallOptions): Promise<ClientReply> {
@@ -493,12 +680,10 @@ function failure(op: string, name: string, reply: ClientReply): FsraftFsError | 
   return errno === undefined ? unexpected(op, reply) : new FsraftFsError(errno, `${op} ${name}: ${errno}`);
 }
 
-function toStat(stat: FsNodeStatLike): FsStat {
+function toStat(stat: LegacyStat): FsStat {
   const { kind, version, size, mode, uid, gid, atimeMs, mtimeMs, ctimeMs } = stat;
   return { kind, version, size, mode, uid, gid, atimeMs, mtimeMs, ctimeMs, exptimeSeconds: stat.exptimeRemainingSeconds };
 }
-
-type FsNodeStatLike = Extract<ClientReply, { type: 'stat' }>['stat'];
 
 /** A bad argument would get ERR_CMD_ERR and a dropped connection; refuse it before sending. */
 function checkCount(what: string, value: number): void {

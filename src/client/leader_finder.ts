@@ -5,7 +5,7 @@
  */
 import { systemClock } from '../clock/clock.js';
 import { Deadline } from '../clock/deadline.js';
-import { formatCommand } from '../codec/client_protocol.js';
+import { formatCommand } from '../codec/command_format.js';
 import { Connection, ConnectionFailure, addressText, sameAddress, type NodeAddress } from './connection.js';
 
 /** The timing a finder needs (a subset of the client's resolved options). */
@@ -32,7 +32,7 @@ export class LeaderFinder {
   private discovery: Promise<NodeAddress | undefined> | undefined;
 
   constructor(
-    private readonly addresses: readonly NodeAddress[],
+    readonly addresses: readonly NodeAddress[],
     private readonly options: LeaderFinderOptions,
     private readonly isClosed: () => boolean,
   ) {}

@@ -73,6 +73,11 @@ export class ByteQueue {
     return 'need_more';
   }
 
+  /** The part of a line read so far while readLine answers 'need_more' (a view, valid until the next call). */
+  partialLine(): Uint8Array {
+    return this.line.subarray(0, this.lineLength);
+  }
+
   /** Up to `bytesMax` bytes as a view into one received chunk, or undefined when empty. */
   take(bytesMax: number): Uint8Array | undefined {
     const chunk = this.headChunk();

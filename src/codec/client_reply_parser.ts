@@ -3,13 +3,13 @@
  * integration tests and benchmarks. Like the command parser it never throws on bad bytes: a reply
  * it cannot understand is a ReplyParseError and the connection should be dropped.
  */
-import { modeMax } from '../fs/file_server.js';
 import { validateName } from '../fs/names.js';
-import type { FsDirEntry, FsNodeKind, FsNodeStat } from '../fs/types.js';
+import { modeMax } from '../fs/tree_ops.js';
+import type { FsNodeKind, FsNodeStat, Timespec } from '../fs/types.js';
 import { assert } from '../util/assert.js';
 import { limits } from '../util/limits.js';
 import { ByteQueue, ContentAssembler } from './byte_queue.js';
-import { fsErrorWords, type ClientReply, type FsErrorReplyType } from './client_protocol.js';
+import { fsErrorWords, type ClientReply, type DirLine, type FsErrorReplyType, type LegacyDirEntry, type LegacyStat } from './client_protocol.js';
 import { parseDecimal, parseOctal, percentDecode, printable, splitFields } from './protocol_fields.js';
 
 /** A reply that does not follow protocol.md. Terminal, like the command parser's errors. */
@@ -27,6 +27,8 @@ export interface ReplyParserOptions {
   readonly listBytesMax?: number;
   /** Longest reply line without CRLF (an ERR_REDIRECT with a long host name is the longest). */
   readonly lineBytesMax?: number;
+  /** Largest DIR or XATTRS body accepted; default limits.listReplyBytesMax. */
+  readonly dirBytesMax?: number;
 }
 
 const CR = 0x0d;
@@ -37,6 +39,11 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const errorTypesByWord = new Map<string, FsErrorReplyType>(Object.entries(fsErrorWords).map(([type, word]) => [word, type as FsErrorReplyType]));
 /** Fields of a STAT line after the word, and of a LIST entry line after the name. */
 const statFieldCount = 10;
+/** Fields of an ATTR line after the word, and of a DIR plus entry after the cookie and name. */
+const attrFieldCount = 14;
+const kinds = new Set<string>(['file', 'dir', 'symlink', 'fifo', 'socket', 'chr', 'blk']);
+/** The replies that announce `numbytes` of data after their line. */
+type BodyWord = 'CONTENTS' | 'LIST' | 'DIR' | 'LINK' | 'XATTR' | 'XATTRS';
 
 /** A CONTENTS or LIST header whose data is still arriving. */
 interface PendingBody {
@@ -85,7 +92,7 @@ export class ReplyParser {
     const reply = parseReplyLine(line);
     if (reply === undefined) return replyError(`unrecognized reply '${printable(line)}'`);
     if (!('numbytes' in reply)) return reply;
-    const bytesMax = reply.word === 'LIST' ? this.listBytesMax : this.contentBytesMax;
+    const bytesMax = reply.word === 'LIST' || reply.word === 'DIR' || reply.word === 'XATTRS' ? this.listBytesMax : this.contentBytesMax;
     if (reply.numbytes > bytesMax) return replyError(`${reply.word} of ${reply.numbytes} bytes exceeds the limit`);
     this.pending = { numbytes: reply.numbytes, body: new ContentAssembler(reply.numbytes + 2), finish: reply.finish };
     return this.readContents(this.pending);
@@ -102,18 +109,18 @@ export class ReplyParser {
   }
 }
 
-/** A reply header announcing `numbytes` of data (CONTENTS, LIST). */
+/** A reply header announcing `numbytes` of data (CONTENTS, LIST, DIR, LINK, XATTR, XATTRS). */
 interface BodyHeader {
-  readonly word: 'CONTENTS' | 'LIST';
+  readonly word: BodyWord;
   readonly numbytes: number;
   readonly finish: (data: Uint8Array) => ClientReply | ReplyParseError;
 }
 
-type LineReply = Exclude<ClientReply, { type: 'contents' | 'list' }> | BodyHeader;
+type LineReply = Exclude<ClientReply, { type: 'contents' | 'list' | 'dir' | 'bytes' | 'names' }> | BodyHeader;
 
 /** One reply line, or undefined if it is not one the protocol defines. */
 function parseReplyLine(line: Uint8Array): LineReply | undefined {
-  const fields = splitFields(line, statFieldCount + 1);
+  const fields = splitFields(line, attrFieldCount + 1);
   const word = fields[0] === undefined ? '' : decoder.decode(fields[0]);
   const first = fields[1] === undefined ? undefined : parseDecimal(fields[1]);
   const errorType = errorTypesByWord.get(word);
@@ -130,6 +137,31 @@ function parseReplyLine(line: Uint8Array): LineReply | undefined {
     }
     case 'LIST':
       return parseListHeader(fields);
+    case 'ATTR': {
+      const attr = parseAttrFields(fields.slice(1));
+      return attr === undefined || fields.length !== attrFieldCount + 1 ? undefined : { type: 'attr', attr };
+    }
+    case 'DIR':
+      return parseDirHeader(fields);
+    case 'LINK':
+    case 'XATTR':
+      return first === undefined ? undefined : { word, numbytes: first, finish: (value) => ({ type: 'bytes', word, value }) };
+    case 'XATTRS': {
+      const numbytes = fields[2] === undefined ? undefined : parseDecimal(fields[2]);
+      if (first === undefined || numbytes === undefined) return undefined;
+      return { word, numbytes, finish: (data) => parseNamesBody(data, first) };
+    }
+    case 'OFFSET':
+      return first === undefined ? undefined : { type: 'offset', offset: first };
+    case 'STATFS': {
+      const [totalBytes, freeBytes, inodes] = fields.slice(1, 4).map(parseDecimal);
+      if (totalBytes === undefined || freeBytes === undefined || inodes === undefined) return undefined;
+      return { type: 'statfs', disk: { totalBytes, freeBytes, inodes } };
+    }
+    case 'DIGEST': {
+      const digest = fields[2] === undefined ? '' : decoder.decode(fields[2]);
+      return first === undefined || !/^[0-9a-f]{16}$/.test(digest) ? undefined : { type: 'digest', appliedIndex: first, digest };
+    }
     case 'ERR_VERSION':
       return first === undefined ? undefined : { type: 'version_mismatch', currentVersion: first };
     case 'ERR_CMD_ERR':
@@ -157,7 +189,7 @@ function parseListHeader(fields: readonly Uint8Array[]): LineReply | undefined {
 
 /** `count` lines of `<encodedName> <stat fields>\n`; names are single valid components. */
 function parseListBody(data: Uint8Array, count: number): ClientReply | ReplyParseError {
-  const entries: FsDirEntry[] = [];
+  const entries: LegacyDirEntry[] = [];
   let start = 0;
   while (start < data.length) {
     const end = data.indexOf(LF, start);
@@ -190,11 +222,11 @@ function entryName(field: Uint8Array | undefined): string | undefined {
 }
 
 /** `<kind> <version> <size> <mode> <uid> <gid> <atimeMs> <mtimeMs> <ctimeMs> <exptime>`, mode octal. */
-function parseStatFields(fields: readonly Uint8Array[]): FsNodeStat | undefined {
+function parseStatFields(fields: readonly Uint8Array[]): LegacyStat | undefined {
   if (fields.length < statFieldCount) return undefined;
   const kindText = decoder.decode(fields[0]);
-  if (kindText !== 'file' && kindText !== 'dir') return undefined;
-  const kind: FsNodeKind = kindText;
+  if (!kinds.has(kindText)) return undefined;
+  const kind = kindText as FsNodeKind;
   const mode = parseOctal(fields[3]!, modeMax);
   const [version, size, uid, gid, atimeMs, mtimeMs, ctimeMs, exptimeRemainingSeconds] = [1, 2, 4, 5, 6, 7, 8, 9].map((index) => parseDecimal(fields[index]!));
   if (
@@ -211,6 +243,84 @@ function parseStatFields(fields: readonly Uint8Array[]): FsNodeStat | undefined 
     return undefined;
   }
   return { kind, version, size, mode, uid, gid, atimeMs, mtimeMs, ctimeMs, exptimeRemainingSeconds };
+}
+
+/** `<ino> <kind> <mode> <nlink> <uid> <gid> <rdev> <size> <blocks> <atime> <mtime> <ctime> <version> <exptime>`. */
+function parseAttrFields(fields: readonly Uint8Array[]): FsNodeStat | undefined {
+  if (fields.length < attrFieldCount) return undefined;
+  const kindText = decoder.decode(fields[1]);
+  if (!kinds.has(kindText)) return undefined;
+  const mode = parseOctal(fields[2]!, modeMax);
+  const numbers = [0, 3, 4, 5, 6, 7, 8, 12, 13].map((index) => parseDecimal(fields[index]!));
+  const times = [9, 10, 11].map((index) => parseTime(fields[index]!));
+  if (mode === undefined || numbers.some((value) => value === undefined) || times.some((time) => time === undefined)) return undefined;
+  const [ino, nlink, uid, gid, rdev, size, blocks, version, exptimeRemainingSeconds] = numbers as number[];
+  const [atime, mtime, ctime] = times as Timespec[];
+  return { ino: ino!, kind: kindText as FsNodeKind, mode, nlink: nlink!, uid: uid!, gid: gid!, rdev: rdev!, size: size!, blocks: blocks!, atime: atime!, mtime: mtime!, ctime: ctime!, version: version!, exptimeRemainingSeconds: exptimeRemainingSeconds! };
+}
+
+/** `<seconds>.<9 digits>`. */
+function parseTime(field: Uint8Array): Timespec | undefined {
+  const dot = field.indexOf(0x2e);
+  if (dot < 0 || field.length - dot - 1 !== 9) return undefined;
+  const sec = parseDecimal(field.subarray(0, dot));
+  const nsec = parseDecimal(field.subarray(dot + 1));
+  return sec === undefined || nsec === undefined ? undefined : { sec, nsec };
+}
+
+function parseDirHeader(fields: readonly Uint8Array[]): LineReply | undefined {
+  const [count, done, numbytes] = fields.slice(1, 4).map(parseDecimal);
+  if (count === undefined || done === undefined || done > 1 || numbytes === undefined) return undefined;
+  return { word: 'DIR', numbytes, finish: (data) => parseDirBody(data, count, done === 1) };
+}
+
+/** `count` lines of `<cookie> <encodedName> <ino> <kind>\n` or `<cookie> <encodedName> <attr fields>\n`. */
+function parseDirBody(data: Uint8Array, count: number, done: boolean): ClientReply | ReplyParseError {
+  const entries: DirLine[] = [];
+  let start = 0;
+  while (start < data.length) {
+    const end = data.indexOf(LF, start);
+    if (end < 0) return replyError('DIR entry not ended by LF');
+    const fields = splitFields(data.subarray(start, end), attrFieldCount + 3);
+    const cookie = fields[0] === undefined ? undefined : parseDecimal(fields[0]);
+    const name = entryName(fields[1]);
+    let entry: DirLine | undefined;
+    if (cookie !== undefined && name !== undefined && fields.length === 4) {
+      const ino = parseDecimal(fields[2]!);
+      const kind = decoder.decode(fields[3]);
+      if (ino !== undefined && kinds.has(kind)) entry = { cookie, name, ino, kind: kind as FsNodeKind };
+    } else if (cookie !== undefined && name !== undefined && fields.length === attrFieldCount + 2) {
+      const attr = parseAttrFields(fields.slice(2));
+      if (attr !== undefined) entry = { cookie, name, ino: attr.ino, kind: attr.kind, attr };
+    }
+    if (entry === undefined) return replyError(`malformed DIR entry '${printable(data.subarray(start, end))}'`);
+    entries.push(entry);
+    start = end + 1;
+  }
+  if (entries.length !== count) return replyError(`DIR announced ${count} entries but held ${entries.length}`);
+  return { type: 'dir', entries, done };
+}
+
+/** `count` percent-encoded names, each ended by LF (extended attribute names: any text but NUL). */
+function parseNamesBody(data: Uint8Array, count: number): ClientReply | ReplyParseError {
+  const names: string[] = [];
+  let start = 0;
+  while (start < data.length) {
+    const end = data.indexOf(LF, start);
+    if (end < 0) return replyError('XATTRS name not ended by LF');
+    const raw = percentDecode(data.subarray(start, end));
+    let name: string | undefined;
+    try {
+      name = raw === undefined ? undefined : strictUtf8.decode(raw);
+    } catch {
+      name = undefined;
+    }
+    if (name === undefined || name.length === 0) return replyError('malformed XATTRS name');
+    names.push(name);
+    start = end + 1;
+  }
+  if (names.length !== count) return replyError(`XATTRS announced ${count} names but held ${names.length}`);
+  return { type: 'names', names };
 }
 
 /** "host:port", split at the last ':' so a bare IPv6 host keeps its colons. */

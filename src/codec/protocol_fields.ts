@@ -96,3 +96,16 @@ export function parseOctal(field: Uint8Array, max: number): number | undefined {
   }
   return value <= max ? value : undefined;
 }
+
+const encoder = new TextEncoder();
+
+/** Header, content and the content's CRLF in one array, so the socket gets one write. */
+export function withContent(header: string, content: Uint8Array): Uint8Array {
+  const head = encoder.encode(header);
+  const bytes = new Uint8Array(head.length + content.length + 2);
+  bytes.set(head, 0);
+  bytes.set(content, head.length);
+  bytes[bytes.length - 2] = 0x0d;
+  bytes[bytes.length - 1] = 0x0a;
+  return bytes;
+}

@@ -4,7 +4,8 @@
  * tested without a cluster. It listens on a free port the kernel picks.
  */
 import net from 'node:net';
-import { CommandParser, type ParsedCommand } from '../../src/codec/client_protocol.js';
+import { type ParsedCommand } from '../../src/codec/client_protocol.js';
+import { CommandParser } from '../../src/codec/command_parser.js';
 
 /**
  * What a fake node does with one command: reply text, 'close' to drop the connection, 'silent'

@@ -1,12 +1,7 @@
 import test from 'tape';
-import {
-  CommandParser,
-  encodeName,
-  formatCommand,
-  type ClientCommand,
-  type ParseError,
-  type ParsedCommand,
-} from '../../src/codec/client_protocol.js';
+import { encodeName, type ClientCommand, type ParseError, type ParsedCommand } from '../../src/codec/client_protocol.js';
+import { CommandParser } from '../../src/codec/command_parser.js';
+import { formatCommand } from '../../src/codec/command_format.js';
 import { SeededRandom } from '../../src/util/prng.js';
 
 const encoder = new TextEncoder();

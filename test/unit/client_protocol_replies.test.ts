@@ -1,5 +1,6 @@
 import test from 'tape';
-import { formatReply, replyForRead, replyForResult, type ClientReply } from '../../src/codec/client_protocol.js';
+import { type ClientReply } from '../../src/codec/client_protocol.js';
+import { formatReply, replyForRead, replyForResult } from '../../src/codec/reply_format.js';
 import { ReplyParser, type ReplyParseError } from '../../src/codec/client_reply_parser.js';
 import { SeededRandom } from '../../src/util/prng.js';
 
@@ -21,7 +22,7 @@ test('client protocol replies: each reply is spelled as protocol.md says', (t) =
 });
 
 test('client protocol replies: state-machine results map to replies; stale_request is ERR_INTERNAL', (t) => {
-  t.equal(text(replyForResult({ type: 'ok', version: 1 })), 'OK 1\r\n');
+  t.equal(text(replyForResult({ type: 'ok', version: 1, ino: 5 })), 'OK 1\r\n');
   t.equal(text(replyForResult({ type: 'deleted' })), 'OK\r\n');
   t.equal(text(replyForResult({ type: 'not_found' })), 'ERR_FILE_NOT_FOUND\r\n');
   t.equal(text(replyForResult({ type: 'version_mismatch', currentVersion: 4 })), 'ERR_VERSION 4\r\n');

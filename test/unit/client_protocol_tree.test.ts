@@ -1,5 +1,8 @@
 import test from 'tape';
-import { CommandParser, formatCommand, formatReply, replyForQuery, replyForResult, type ClientCommand, type ClientReply, type ParseError, type ParsedCommand } from '../../src/codec/client_protocol.js';
+import { type ClientCommand, type ClientReply, type LegacyStat, type ParseError, type ParsedCommand } from '../../src/codec/client_protocol.js';
+import { CommandParser } from '../../src/codec/command_parser.js';
+import { formatCommand } from '../../src/codec/command_format.js';
+import { formatReply, replyForQuery, replyForResult } from '../../src/codec/reply_format.js';
 import { ReplyParser, type ReplyParseError } from '../../src/codec/client_reply_parser.js';
 import type { FsNodeStat } from '../../src/fs/types.js';
 import { SeededRandom } from '../../src/util/prng.js';
@@ -26,7 +29,7 @@ function errorCode(input: string, contentBytesMax = 1024): string {
   return last?.type === 'error' ? last.code : `no error: ${JSON.stringify(outcomes)}`;
 }
 
-const setattrNone = { mode: undefined, uid: undefined, gid: undefined, atimeMs: undefined, mtimeMs: undefined };
+const setattrNone = {};
 
 test('client protocol tree: parses every new command, with and without a request id', (t) => {
   const cases: Array<[string, ClientCommand]> = [
@@ -38,7 +41,7 @@ test('client protocol tree: parses every new command, with and without a request
     ['truncate f 9007199254740991\r\n', { op: 'truncate', name: 'f', size: Number.MAX_SAFE_INTEGER }],
     ['writeat f -1 3\r\nabc\r\n', { op: 'writeat', name: 'f', offset: -1, content: bytes('abc') }],
     ['writeat f 10 0\r\n\r\n', { op: 'writeat', name: 'f', offset: 10, content: new Uint8Array(0) }],
-    ['setattr / 700 - 100 - 5\r\n', { op: 'setattr', name: '/', mode: 0o700, uid: undefined, gid: 100, atimeMs: undefined, mtimeMs: 5 }],
+    ['setattr / 700 - 100 - 5\r\n', { op: 'setattr', name: '/', mode: 0o700, gid: 100, mtime: { sec: 0, nsec: 5_000_000 } }],
     ['setattr f - - - - -\r\n', { op: 'setattr', name: 'f', ...setattrNone }],
     ['stat /\r\n', { op: 'stat', name: '/' }],
     ['list /d\r\n', { op: 'list', name: 'd' }],
@@ -101,7 +104,7 @@ test('client protocol tree: formatCommand writes what the parser reads back', (t
     { op: 'rename', name: 'x\ty', to: 'z\r\n' },
     { op: 'truncate', name: 'f', size: 12 },
     { op: 'writeat', name: 'f', offset: -1, content: new Uint8Array([13, 10, 0]) },
-    { op: 'setattr', name: '/', mode: 0, uid: 1, gid: 2, atimeMs: 3, mtimeMs: undefined },
+    { op: 'setattr', name: '/', mode: 0, uid: 1, gid: 2, atime: { sec: 0, nsec: 3_000_000 } },
     { op: 'stat', name: '/' },
     { op: 'list', name: 'd' },
     { op: 'readat', name: 'f', offset: 1, count: 2 },
@@ -113,7 +116,8 @@ test('client protocol tree: formatCommand writes what the parser reads back', (t
   t.end();
 });
 
-const stat: FsNodeStat = { kind: 'file', version: 7, size: 10, mode: 0o644, uid: 1000, gid: 100, atimeMs: 1, mtimeMs: 2, ctimeMs: 3, exptimeRemainingSeconds: 4 };
+const stat: LegacyStat = { kind: 'file', version: 7, size: 10, mode: 0o644, uid: 1000, gid: 100, atimeMs: 1, mtimeMs: 2, ctimeMs: 3, exptimeRemainingSeconds: 4 };
+const fullStat: FsNodeStat = { ino: 9, kind: 'file', version: 7, size: 10, blocks: 8, mode: 0o644, nlink: 1, uid: 1000, gid: 100, rdev: 0, atime: { sec: 0, nsec: 1_000_000 }, mtime: { sec: 0, nsec: 2_000_000 }, ctime: { sec: 0, nsec: 3_000_000 }, exptimeRemainingSeconds: 4 };
 
 test('client protocol tree: STAT, LIST and the new error words are spelled as the protocol says', (t) => {
   t.equal(text(formatReply({ type: 'stat', stat })), 'STAT file 7 10 644 1000 100 1 2 3 4\r\n');
@@ -133,7 +137,8 @@ test('client protocol tree: STAT, LIST and the new error words are spelled as th
   for (const [result, word] of words) t.equal(text(replyForResult(result)), `${word}\r\n`, word);
   t.equal(text(replyForQuery({ type: 'is_dir' })), 'ERR_IS_DIR\r\n');
   t.equal(text(formatReply({ type: 'no_space' })), 'ERR_NO_SPACE\r\n', 'a nearly full disk');
-  t.equal(text(replyForQuery({ type: 'stat', stat })), 'STAT file 7 10 644 1000 100 1 2 3 4\r\n');
+  t.equal(text(replyForQuery({ type: 'stat', stat: fullStat })), 'STAT file 7 10 644 1000 100 1 2 3 4\r\n');
+  t.equal(text(replyForQuery({ type: 'stat', stat: fullStat }, { asAttr: true })), 'ATTR 9 file 644 1 1000 100 0 10 8 0.001000000 0.002000000 0.003000000 7 4\r\n');
   t.end();
 });
 

@@ -27,14 +27,24 @@ const samples: FsRequest[] = [
     clientId: 4,
     sequence: 9,
     stampMs: 13,
-    command: { op: 'setattr', name: '/', mode: 0o755, uid: undefined, gid: 1000, atimeMs: undefined, mtimeMs: 1_700_000_000_000 },
+    command: { op: 'setattr', name: '/', mode: 0o755, gid: 1000, mtime: { sec: 1_700_000_000, nsec: 123_456_789 } },
   },
-  {
-    clientId: 4,
-    sequence: 10,
-    stampMs: 14,
-    command: { op: 'setattr', name: 'd', mode: undefined, uid: undefined, gid: undefined, atimeMs: undefined, mtimeMs: undefined },
-  },
+  { clientId: 4, sequence: 10, stampMs: 14, command: { op: 'setattr', name: 'd' } },
+  { clientId: 4, sequence: 11, stampMs: 15, command: { op: 'setattr', name: '//17', size: 2 ** 44, atime: 'now', mtime: 'now', uid: 0, exptimeSeconds: -3 } },
+  { clientId: 4, sequence: 12, stampMs: 16, command: { op: 'create', name: '//1/f', mode: 0o600, exclusive: true, owner: { uid: 1000, gid: 100 } } },
+  { clientId: 4, sequence: 13, stampMs: 17, command: { op: 'mkdir', name: '//9/d', mode: 0o2775, owner: { uid: 0xffff_ffff, gid: 0 } } },
+  { clientId: 4, sequence: 14, stampMs: 18, command: { op: 'rename', name: 'a', to: 'b', mode: 'exchange' } },
+  { clientId: 4, sequence: 15, stampMs: 19, command: { op: 'rename', name: 'a', to: 'b', mode: 'replace', ifVersion: 42 } },
+  { clientId: 4, sequence: 16, stampMs: 20, command: { op: 'link', name: '//5', to: '//1/other name' } },
+  { clientId: 4, sequence: 17, stampMs: 21, command: { op: 'symlink', name: 'l', target: bytes('../x y/\u00e9') } },
+  { clientId: 4, sequence: 18, stampMs: 22, command: { op: 'symlink', name: 'm', target: new Uint8Array([0xff, 0x2f]), owner: { uid: 7, gid: 8 } } },
+  { clientId: 4, sequence: 19, stampMs: 23, command: { op: 'mknod', name: 'p', kind: 'fifo', mode: 0o644, rdev: 0 } },
+  { clientId: 4, sequence: 20, stampMs: 24, command: { op: 'mknod', name: 'c', kind: 'chr', mode: 0o600, rdev: 0x0105, owner: { uid: 1, gid: 1 } } },
+  { clientId: 4, sequence: 21, stampMs: 25, command: { op: 'setxattr', name: 'f', attr: 'user.a b', value: new Uint8Array([0, 1, 2]), mode: 'create' } },
+  { clientId: 4, sequence: 22, stampMs: 26, command: { op: 'removexattr', name: 'f', attr: 'trusted.x' } },
+  { clientId: 4, sequence: 23, stampMs: 27, command: { op: 'fallocate', name: 'f', offset: 4096, length: 2 ** 40, punch: true, keepSize: true } },
+  { clientId: 4, sequence: 24, stampMs: 28, command: { op: 'hold', name: '//12', holder: 77, delta: -1 } },
+  { clientId: 0, sequence: 0, stampMs: 29, command: { op: 'reap', name: '/', expired: [{ ino: 5, expiresAtMs: 1234.5 }], orphans: [7, 9], holders: [2 ** 53 - 1] } },
 ];
 
 function decodeOk(encoded: Uint8Array): FsRequest | string {
@@ -78,13 +88,28 @@ test('fs request codec: bad tree-command fields are refused', (t) => {
     return encoded;
   };
   t.equal(decodeFsRequest(patchedAfterName(4, 8, 2)).ok, false, 'create exclusive 2');
-  t.equal(decodeFsRequest(patchedAfterName(13, 0, 0x40)).ok, false, 'setattr mask with unknown bits');
+  t.equal(decodeFsRequest(patchedAfterName(13, 1, 0x40)).ok, false, 'setattr mask with unknown bits');
   t.equal(decodeFsRequest(patchedAfterName(9, 7, 0xff)).ok, false, 'truncate size NaN');
   const writeRoot = encodeFsRequest({ clientId: 0, sequence: 0, stampMs: 0, command: { op: 'write', name: 'a', content: new Uint8Array(0), exptimeSeconds: 0 } });
   writeRoot[30] = 0x2f;
   t.equal(decodeFsRequest(writeRoot).ok, false, 'write of the root');
   t.throws(() => encodeFsRequest({ clientId: 0, sequence: 0, stampMs: 0, command: { op: 'writeat', name: 'a', offset: -2, content: new Uint8Array(0) } }), /offset/);
   t.throws(() => encodeFsRequest({ clientId: 0, sequence: 0, stampMs: 0, command: { op: 'rename', name: 'a', to: 'a/../b' } }), /target/);
+  t.end();
+});
+
+test('fs request codec: a setattr written before nanosecond times decodes with whole ms', (t) => {
+  // setattr 'd' mode 0o700, atimeMs 1500 (mask bits 0 and 3), in the layout of op 17.
+  const name = bytes('d');
+  const old = new Uint8Array(1 + 1 + 24 + 4 + name.length + 1 + 16);
+  const view = new DataView(old.buffer);
+  old.set([1, 17]);
+  view.setUint32(26, name.length, true);
+  old.set(name, 30);
+  old[31] = 0b01001;
+  view.setFloat64(32, 0o700, true);
+  view.setFloat64(40, 1500, true);
+  t.deepEqual(decodeOk(old), { clientId: 0, sequence: 0, stampMs: 0, command: { op: 'setattr', name: 'd', mode: 0o700, atime: { sec: 1, nsec: 500_000_000 } } });
   t.end();
 });
 
