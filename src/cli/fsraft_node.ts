@@ -5,18 +5,20 @@
  */
 import { randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { SystemClock } from '../clock/clock.js';
-import { FileServerState, type FileServerOptions } from '../fs/file_server.js';
+import { FsStateMachine, type FsStateMachineOptions } from '../fs/fs_state_machine.js';
 import { RaftMachine } from '../raft/raft_machine.js';
-import type { SnapshotMeta } from '../raft/types.js';
 import { ClientServer } from '../server/client_server.js';
 import { RaftNode } from '../server/raft_node.js';
+import { initialStateFor } from '../server/startup.js';
 import { DiskSpaceMonitor } from '../storage/disk_space.js';
 import { LevelRaftStorage } from '../storage/level_storage.js';
-import { StorageCorruptError } from '../storage/raft_storage.js';
-import { SnapshotStore } from '../storage/snapshot_store.js';
+import { nativeAvailable, fallocate, seekData, seekHole, syncfs } from '../native/fsraft_native.js';
+import type { SparseFileOps } from '../storage/file_content_store.js';
+import { StateDirectory } from '../storage/state_directory.js';
 import { NanomsgTransport } from '../transport/nanomsg_transport.js';
 import { limits } from '../util/limits.js';
 import { SeededRandom } from '../util/prng.js';
@@ -48,11 +50,12 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
   };
   mkdirSync(self.stateDir, { recursive: true });
   const storage = await LevelRaftStorage.open(self.logDir);
-  const initial = await storage.load();
-  const snapshots = await SnapshotStore.open(self.stateDir);
-  const fileServerOptions: FileServerOptions = { fileBytesMax: config.fileBytesMax };
-  const fileServer = await restoreState(snapshots, initial.snapshot, fileServerOptions);
-  if (initial.snapshot !== undefined) log(`[n${id}] restored snapshot at index ${initial.snapshot.index} (${initial.snapshot.bytes} bytes)`);
+  const stored = await storage.load();
+  const host = await StateDirectory.open(self.stateDir, sparseFileOps());
+  const stateOptions: FsStateMachineOptions = { fileBytesMax: config.fileBytesMax };
+  const state = await FsStateMachine.open(host.current.kv, host.current.content, stateOptions);
+  const initial = await initialStateFor(stored, { index: state.appliedIndex, term: state.appliedTerm }, storage, `node ${id} (${self.stateDir}, ${self.logDir})`);
+  if (state.appliedIndex > 0) log(`[n${id}] restored snapshot at index ${state.appliedIndex}: ${state.inodeCount} nodes in ${path.join(self.stateDir, host.current.name)}`);
   const machine = new RaftMachine(
     {
       id,
@@ -92,9 +95,9 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
     storage,
     transport,
     clock: new SystemClock(),
-    fileServer,
-    fileServerOptions,
-    snapshots,
+    state,
+    stateOptions,
+    host,
     snapshotPolicy: { logEntriesMax: config.snapshot.logEntriesMax, logBytesMax: config.snapshot.logBytesMax },
     tickMs: config.timing.tickMs,
     log,
@@ -111,6 +114,7 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
     contentBytesMax: config.contentBytesMax,
     leaderWaitMs: config.timing.leaderWaitMs,
     partialCommandTimeoutMs: config.timing.partialCommandTimeoutMs,
+    diskStat: () => diskSpace.stat(),
     log,
   });
   await clients.listen();
@@ -125,7 +129,7 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
       diskSpace.stop();
       await node.stop();
       await storage.close();
-      await snapshots.close();
+      await host.close();
       log(`[n${id}] stopped`);
       process.exit(0);
     })();
@@ -136,19 +140,9 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
   log(`[n${id} t${machine.currentTerm} ${machine.role}] ready: clients on ${self.clientAddress}, raft on ${self.raftAddress}, log in ${self.logDir}`);
 }
 
-/**
- * The state machine from the snapshot the log's record names (checked end to end), or an empty
- * one; snapshot files no record names are leftovers of a crash and are deleted.
- */
-async function restoreState(snapshots: SnapshotStore, snapshot: SnapshotMeta | undefined, options: FileServerOptions): Promise<FileServerState> {
-  await snapshots.removeLeftovers(snapshot?.index ?? 0);
-  if (snapshot === undefined) return new FileServerState(options);
-  const body = await snapshots.load(snapshot);
-  try {
-    return FileServerState.fromSnapshot(body, options);
-  } catch (error) {
-    throw new StorageCorruptError(`corrupt snapshot file ${snapshots.pathOf(snapshot.index)}: ${(error as Error).message}`);
-  }
+/** SEEK_DATA/SEEK_HOLE, hole punching and syncfs for the content files, when the native addon loaded. */
+function sparseFileOps(): SparseFileOps | undefined {
+  return nativeAvailable() ? { seekData, seekHole, fallocate, syncfs } : undefined;
 }
 
 main().catch((error: unknown) => {

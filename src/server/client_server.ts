@@ -5,7 +5,9 @@
  * connection is closed; nothing a client sends can disturb another client or the node.
  */
 import net from 'node:net';
-import { CommandParser, formatReply, isQueryCommand, queryOf, replyForQuery, replyForResult, type ClientCommand, type RequestId } from '../codec/client_protocol.js';
+import { isLocalCommand, isQueryCommand, queryOf, type ClientCommand, type ClientLocalCommand, type DiskStat, type ParsedCommand } from '../codec/client_protocol.js';
+import { CommandParser } from '../codec/command_parser.js';
+import { formatReply, replyForQuery, replyForResult } from '../codec/reply_format.js';
 import { ByteBudget } from '../util/byte_budget.js';
 import { limits } from '../util/limits.js';
 import type { NodeId } from '../util/types.js';
@@ -31,6 +33,8 @@ export interface ClientServerOptions {
   readonly partialCommandTimeoutMs: number;
   /** Overrides the bound on the bytes all connections hold for commands still arriving (see ClientServer). */
   readonly receiveBytesMax?: number;
+  /** This node's disk, for `statfs` (answered by every node about itself). */
+  readonly diskStat?: () => Omit<DiskStat, 'inodes'>;
   readonly log: (line: string) => void;
 }
 
@@ -194,7 +198,7 @@ class ClientConnection {
         this.closeWithCommandError(parsed.reason);
         return;
       }
-      this.start(parsed.command, parsed.request);
+      this.start(parsed);
     }
     this.account();
     // Back-pressure: a client that pipelines without reading its replies stops being read.
@@ -250,10 +254,11 @@ class ClientConnection {
     this.watchStall();
   }
 
-  private start(command: ClientCommand, request: RequestId | undefined): void {
+  private start(parsed: ParsedCommand): void {
+    const command = parsed.command;
     const slot: Slot = { reply: undefined, closeAfter: false };
     this.slots.push(slot);
-    const done = this.run(command, request).then((answer) => {
+    const done = this.run(parsed).then((answer) => {
       slot.reply = answer.reply;
       slot.closeAfter = answer.closeAfter;
       if (answer.closeAfter) this.closing = true;
@@ -269,28 +274,42 @@ class ClientConnection {
    * earlier read, so that a pipelined `write x; read x` reads its own write and a pipelined
    * `read x; write x` does not see the later write.
    */
-  private async run(command: ClientCommand, request: RequestId | undefined): Promise<Answer> {
-    const isQuery = isQueryCommand(command);
+  private async run(parsed: ParsedCommand): Promise<Answer> {
+    const command = parsed.command;
+    const isQuery = isQueryCommand(command) || isLocalCommand(command);
     await (isQuery ? this.allDone : this.readsDone);
     // Only reads have large replies; each waits until the client has taken most of the last ones.
     if (isQuery) await this.replyRoom();
     try {
-      return await this.execute(command, request);
+      return await this.execute(parsed);
     } catch (error) {
       return this.answerError(error);
     }
   }
 
-  private async execute(command: ClientCommand, request: RequestId | undefined): Promise<Answer> {
+  private async execute(parsed: ParsedCommand): Promise<Answer> {
+    const { command, request } = parsed;
     const node = this.options.node;
+    if (isLocalCommand(command)) return { reply: this.answerLocal(command), closeAfter: false };
     if (node.role !== 'leader') {
       const leaderId = node.leaderId !== 0 ? node.leaderId : await node.waitForLeader(this.options.leaderWaitMs);
       if (leaderId !== node.id) return this.redirect(leaderId);
     }
     if (isQueryCommand(command)) {
-      return { reply: replyForQuery(await node.query(queryOf(command, this.options.contentBytesMax))), closeAfter: false };
+      const result = await node.query(queryOf(command, this.options.contentBytesMax, limits.listEntriesMax));
+      const word = command.op === 'readlink' ? 'LINK' : 'XATTR';
+      return { reply: replyForQuery(result, { asAttr: command.op === 'attr', word }), closeAfter: false };
     }
-    return { reply: replyForResult(await node.submit(command, request)), closeAfter: false };
+    const applied = await node.submit(command, request);
+    return { reply: replyForResult(applied.result, parsed.form ?? 'ok', applied.stat), closeAfter: false };
+  }
+
+  /** statfs and digest: this node's own disk and state, leader or not. */
+  private answerLocal(command: ClientLocalCommand): Uint8Array {
+    const node = this.options.node;
+    if (command.op === 'digest') return formatReply({ type: 'digest', ...node.digest });
+    const disk = this.options.diskStat?.() ?? { totalBytes: 0, freeBytes: 0, inodes: 0 };
+    return formatReply({ type: 'statfs', disk: { ...disk, inodes: node.inodeCount } });
   }
 
   private answerError(error: unknown): Answer {

@@ -17,8 +17,17 @@ import { statfs } from 'node:fs/promises';
 export interface FsSpace {
   /** Blocks available to unprivileged users. */
   readonly bavail: number;
+  /** Blocks in all. */
+  readonly blocks: number;
   /** Bytes per block. */
   readonly bsize: number;
+}
+
+/** The disk as the `statfs` command reports it: the smallest of the node's directories' disks. */
+export interface DiskFigures {
+  readonly totalBytes: number;
+  /** Free bytes less the reserve (never below 0): what clients may still fill. */
+  readonly freeBytes: number;
 }
 
 export interface DiskSpaceOptions {
@@ -46,6 +55,7 @@ export class DiskSpaceMonitor {
   private readonly statfs: (dir: string) => Promise<FsSpace>;
   private timer: NodeJS.Timeout | undefined;
   private lowNow = false;
+  private figures: DiskFigures = { totalBytes: 0, freeBytes: 0 };
   /** Directories whose last check failed, so each failure is logged once until it succeeds. */
   private readonly failing = new Set<string>();
   private running: Promise<void> | undefined;
@@ -60,9 +70,13 @@ export class DiskSpaceMonitor {
     return this.lowNow;
   }
 
-  /** Checks once now, then every interval until stop(); with no reserve, never. */
+  /** The disk as of the last check (the tightest of the directories). */
+  stat(): DiskFigures {
+    return this.figures;
+  }
+
+  /** Checks once now, then every interval until stop() (for `low` and `stat`). */
   async start(): Promise<void> {
-    if (this.options.reserveBytes <= 0) return;
     await this.check();
     this.timer = setInterval(() => void this.check(), this.options.intervalMs ?? intervalMsDefault);
     this.timer.unref();
@@ -83,7 +97,7 @@ export class DiskSpaceMonitor {
 
   private async checkAll(): Promise<void> {
     const { reserveBytes } = this.options;
-    let lowest: { dir: string; free: number } | undefined;
+    let lowest: { dir: string; free: number; total: number } | undefined;
     for (const dir of this.options.dirs) {
       let space: FsSpace;
       try {
@@ -96,10 +110,12 @@ export class DiskSpaceMonitor {
       }
       this.failing.delete(dir);
       const free = space.bavail * space.bsize;
-      if (lowest === undefined || free < lowest.free) lowest = { dir, free };
+      if (lowest === undefined || free < lowest.free) lowest = { dir, free, total: space.blocks * space.bsize };
     }
     if (lowest === undefined) return;
-    const low = lowest.free < reserveBytes;
+    this.figures = { totalBytes: lowest.total, freeBytes: Math.max(0, lowest.free - reserveBytes) };
+    // No reserve: space is never low (the figures above still serve statfs).
+    const low = reserveBytes > 0 && lowest.free < reserveBytes;
     if (low && !this.lowNow) {
       this.options.log(`disk space low: ${mib(lowest.free)} free under ${lowest.dir}, below the reserve of ${mib(reserveBytes)}; refusing writes that add data (ERR_NO_SPACE) until there is more`);
     } else if (!low && this.lowNow) {

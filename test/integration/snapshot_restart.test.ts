@@ -47,25 +47,31 @@ test('snapshot: after 100,000 writes and kill -9 of every node, every file is ba
   t.equal(restored.length, 3, 'every node restarted from a snapshot');
 });
 
-test('snapshot: a damaged snapshot file stops its node with a message naming the file', { timeout: 60_000 }, async (t) => {
+test('snapshot: a damaged state directory stops its node with a message naming what is wrong', { timeout: 60_000 }, async (t) => {
   cluster.watch(t);
   const leader = await cluster.waitForLeader();
   const victim = cluster.runningIds().find((id) => id !== leader)!;
   await cluster.stopNode(victim);
   const stateDir = path.join(cluster.dir, `n${victim}`, 'state');
-  const name = readdirSync(stateDir).find((file) => file.endsWith('.snap'))!;
-  const file = path.join(stateDir, name);
-  const original = readFileSync(file);
-  const damaged = Buffer.from(original);
-  damaged[damaged.length - 1] = damaged[damaged.length - 1]! ^ 0xff;
-  writeFileSync(file, damaged);
-  // Run directly, not through the harness: this start is meant to fail.
-  const run = spawnSync(process.execPath, [nodeBin, String(victim), '--config', cluster.configFile], { encoding: 'utf8', timeout: 30_000 });
-  t.equal(run.status, 1, 'the node exits with status 1');
-  t.ok(run.stderr.includes(file) && run.stderr.includes('checksum mismatch'), `its message names the file: ${run.stderr.trim()}`);
-  writeFileSync(file, original);
+  const pointer = path.join(stateDir, 'CURRENT');
+  const original = readFileSync(pointer);
+  // Run directly, not through the harness: these starts are meant to fail.
+  const start = (): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [nodeBin, String(victim), '--config', cluster.configFile], { encoding: 'utf8', timeout: 30_000 });
+  writeFileSync(pointer, 'state-999\n');
+  let run = start();
+  t.equal(run.status, 1, 'CURRENT naming a missing state: the node exits with status 1');
+  t.ok(String(run.stderr).includes(pointer) && String(run.stderr).includes('state-999'), `its message names the file and what it says: ${String(run.stderr).trim()}`);
+  writeFileSync(pointer, original);
+  const current = path.join(stateDir, original.toString().trim(), 'db', 'CURRENT');
+  const levelPointer = readFileSync(current);
+  writeFileSync(current, 'MANIFEST-999999\n');
+  run = start();
+  t.equal(run.status, 1, "a damaged LevelDB in the state: the node exits with status 1");
+  t.ok(String(run.stderr).includes(path.join(stateDir, original.toString().trim(), 'db')), `its message names the database: ${String(run.stderr).trim()}`);
+  writeFileSync(current, levelPointer);
+  t.ok(readdirSync(stateDir).includes('CURRENT'), 'nothing was deleted by the failed starts');
   await cluster.restart(victim);
-  t.pass('with the file repaired the node starts again');
+  t.pass('with the files repaired the node starts again');
 });
 
 stopTest(cluster);

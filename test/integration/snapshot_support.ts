@@ -5,10 +5,10 @@
  */
 import path from 'node:path';
 import { decodeFsEntry } from '../../src/codec/fs_request_codec.js';
-import { FileServerState } from '../../src/fs/file_server.js';
+import { FsStateMachine } from '../../src/fs/fs_state_machine.js';
 import { EntryType } from '../../src/raft/types.js';
 import { LevelRaftStorage } from '../../src/storage/level_storage.js';
-import { SnapshotStore } from '../../src/storage/snapshot_store.js';
+import { StateDirectory } from '../../src/storage/state_directory.js';
 import type { LocalCluster } from '../helpers/local_cluster.js';
 import { ProtocolClient, describeReply, encodeWrite } from '../helpers/protocol_client.js';
 
@@ -73,37 +73,48 @@ async function writeBatch(cluster: LocalCluster, batch: ReadonlyArray<{ name: st
 
 /** What a stopped node holds on disk. */
 export interface NodeDisk {
+  /** The state's applied index: its last sync point (a stopped node takes one as it stops). */
   readonly snapshotIndex: number;
   readonly entryCount: number;
-  /** The state machine rebuilt from its snapshot and every stored entry after it. */
-  readonly state: FileServerState;
+  /** The state machine as on disk, with every stored entry after it applied. */
+  readonly state: FsStateMachine;
+  /** Closes what readNodeDisk opened. */
+  close(): Promise<void>;
 }
 
-/** Opens a stopped node's data (read-only in effect) and rebuilds its state machine. */
+/** Opens a stopped node's data and rebuilds its state machine (the entries after its state applied in memory). */
 export async function readNodeDisk(cluster: LocalCluster, id: number): Promise<NodeDisk> {
   const storage = await LevelRaftStorage.open(path.join(cluster.dir, `n${id}`, 'log'));
+  const host = await StateDirectory.open(path.join(cluster.dir, `n${id}`, 'state'), undefined);
   try {
     const initial = await storage.load();
-    const snapshots = await SnapshotStore.open(path.join(cluster.dir, `n${id}`, 'state'));
-    const state = initial.snapshot === undefined ? new FileServerState() : FileServerState.fromSnapshot(await snapshots.load(initial.snapshot));
-    await snapshots.close();
-    const from = initial.snapshot?.index ?? 0;
+    const state = await FsStateMachine.open(host.current.kv, host.current.content);
+    const from = state.appliedIndex;
     for (const entry of initial.entries) {
-      if (entry.index <= from || entry.type !== EntryType.Command) continue;
-      const decoded = decodeFsEntry(entry.data);
-      if (decoded.ok) for (const request of decoded.requests) state.apply(request);
+      if (entry.index <= from) continue;
+      const decoded = entry.type === EntryType.Command ? decodeFsEntry(entry.data) : undefined;
+      if (decoded?.ok === true) await state.applyEntry(entry.index, entry.term, decoded.requests);
+      else await state.skipEntry(entry.index, entry.term);
     }
-    return { snapshotIndex: from, entryCount: initial.entries.length, state };
+    return {
+      snapshotIndex: from,
+      entryCount: initial.entries.length,
+      state,
+      close: async () => {
+        await state.close();
+        await host.close();
+      },
+    };
   } finally {
     await storage.close();
   }
 }
 
 /** Names of files in `written` that `state` does not hold with the acknowledged version and content (at most 10). */
-export function missingFiles(state: FileServerState, written: Written): string[] {
+export async function missingFiles(state: FsStateMachine, written: Written): Promise<string[]> {
   const wrong: string[] = [];
   for (const [name, expected] of written) {
-    const file = state.read(name, 0);
+    const file = await state.query({ op: 'read', name, bytesMax: Number.MAX_SAFE_INTEGER }, 0);
     const ok = file.type === 'contents' && file.version === expected.version && Buffer.from(file.content).toString() === expected.content;
     if (!ok && wrong.length < 10) wrong.push(`${name}: expected version ${expected.version}`);
   }

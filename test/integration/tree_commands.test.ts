@@ -117,7 +117,7 @@ test('tree commands: every error word over raw TCP', { timeout: 60_000 }, async 
       ['rmdir /\r\n', 'ERR_INVALID'],
       ['delete /\r\n', 'ERR_INVALID'],
       ['rename / x\r\n', 'ERR_INVALID'],
-      ['writeat err/file 2147483648 1\r\nx\r\n', 'ERR_TOO_LARGE'],
+      ['writeat err/file 35184372088832 1\r\nx\r\n', 'ERR_TOO_LARGE'],
       ['truncate err/file 9007199254740991\r\n', 'ERR_TOO_LARGE'],
       ['writeat err/nothing 0 1\r\nx\r\n', 'ERR_FILE_NOT_FOUND'],
       ['stat err/nothing\r\n', 'ERR_FILE_NOT_FOUND'],
@@ -144,7 +144,7 @@ test('tree commands: malformed tree commands get ERR_CMD_ERR and a closed connec
     'truncate f 99999999999999999999999\r\n',
     'setattr f - - -\r\n',
     'list a/../b\r\n',
-    `stat ${'a/'.repeat(300)}b\r\n`,
+    `stat ${'a/'.repeat(16_400)}b\r\n`,
   ];
   for (const command of bad) {
     const client = await connectLeader(cluster);
@@ -219,8 +219,11 @@ test('tree commands: FsraftClient methods end to end, with FsraftFsError codes',
     t.equal(await errno(client.read('lib/sub')), 'EISDIR', 'read of a directory');
     t.equal(await errno(client.rename('lib', 'lib/sub/inner')), 'EINVAL');
     t.equal(await errno(client.rmdir('/')), 'EINVAL');
-    t.equal(await errno(client.writeAt('lib/sub/g', 2 ** 31, bytes('x'))), 'EFBIG');
-    t.equal(await errno(client.truncate('lib/sub/g', 2 ** 40)), 'EFBIG');
+    t.equal(await errno(client.writeAt('lib/sub/g', 2 ** 45, bytes('x'))), 'EFBIG');
+    t.equal(await errno(client.truncate('lib/sub/g', 2 ** 45)), 'EFBIG');
+    t.equal(await errno(client.stat(`${'a/'.repeat(2100)}b`)), 'ENAMETOOLONG', 'a path over PATH_MAX');
+    t.equal(await errno(client.stat(`lib/${'n'.repeat(256)}`)), 'ENAMETOOLONG', 'a name over NAME_MAX, on lookup as on create');
+    t.equal(await errno(client.create(`lib/${'n'.repeat(256)}`, 0o644, true)), 'ENAMETOOLONG');
     t.equal(await errno(client.writeAt('lib/none', 0, bytes('x'))), 'ENOENT');
     t.equal(await client.read('lib/none'), null, 'read keeps returning null for a missing file');
     t.equal(await client.delete('lib/none'), false, 'delete keeps returning false for a missing file');

@@ -12,7 +12,7 @@ function monitor(free: Map<string, number | Error>, reserveBytes: number): { mon
   const statfs = (dir: string): Promise<FsSpace> => {
     const bytes = free.get(dir);
     if (bytes === undefined || bytes instanceof Error) return Promise.reject(bytes ?? new Error(`no such directory ${dir}`));
-    return Promise.resolve({ bavail: bytes / 4096, bsize: 4096 });
+    return Promise.resolve({ blocks: 1_000_000, bavail: bytes / 4096, bsize: 4096 });
   };
   return { monitor: new DiskSpaceMonitor({ dirs: ['/log', '/state'], reserveBytes, log: (line) => logs.push(line), statfs }), logs };
 }

@@ -7,17 +7,17 @@
  */
 import test from 'tape';
 import { encodeFsRequest, fsBatchFormat } from '../../src/codec/fs_request_codec.js';
-import type { Clock } from '../../src/clock/clock.js';
-import { FileServerState } from '../../src/fs/file_server.js';
+import type { Clock, DeadlineClock } from '../../src/clock/clock.js';
+import { FsStateMachine } from '../../src/fs/fs_state_machine.js';
 import type { FsRequest } from '../../src/fs/types.js';
 import { EntryType, type LogEntry, type RaftMessage } from '../../src/raft/types.js';
 import { ClientServer } from '../../src/server/client_server.js';
 import { RaftNode } from '../../src/server/raft_node.js';
 import type { RaftStorage, StorageWrite } from '../../src/storage/raft_storage.js';
-import type { SnapshotStore } from '../../src/storage/snapshot_store.js';
 import type { Transport } from '../../src/transport/transport.js';
 import type { NodeId } from '../../src/util/types.js';
 import { freePorts } from '../helpers/local_cluster.js';
+import { MemoryStateHost } from '../helpers/memory_state_host.js';
 import { ProtocolClient, encodeWrite } from '../helpers/protocol_client.js';
 import { appendEntries, machine, voteResponse } from './raft_fixtures.js';
 
@@ -32,11 +32,17 @@ class Harness {
   private deliver: (message: RaftMessage) => void = () => undefined;
   private tick: () => void = () => undefined;
   private readonly pendingWrites: Array<() => void> = [];
-  readonly node: RaftNode;
+  node!: RaftNode;
   /** What the node's disk-space check answers. */
   diskLow = false;
 
-  constructor(id: NodeId) {
+  static async create(id: NodeId): Promise<Harness> {
+    const harness = new Harness();
+    await harness.build(id);
+    return harness;
+  }
+
+  private async build(id: NodeId): Promise<void> {
     const transport: Transport = {
       start: (onMessage) => {
         this.deliver = onMessage;
@@ -57,28 +63,34 @@ class Harness {
       },
       close: () => Promise.resolve(),
     };
-    const clock: Clock = {
+    const clock: Clock & DeadlineClock = {
       nowMs: () => 1_700_000_000_000,
-      every: (_intervalMs, callback) => {
-        this.tick = callback;
+      monotonicMs: () => performance.now(),
+      after: (delayMs, callback) => {
+        const timer = setTimeout(callback, delayMs);
+        return () => clearTimeout(timer);
+      },
+      every: (intervalMs, callback) => {
+        // The tick is driven by the test; housekeeping (every second) never runs here.
+        if (intervalMs === 10) this.tick = callback;
         return () => undefined;
       },
     };
-    const fileServer = new FileServerState();
-    const apply = fileServer.apply.bind(fileServer);
-    fileServer.apply = (request: FsRequest) => {
-      this.events.push(`apply ${request.command.name}`);
-      return apply(request);
+    const host = await MemoryStateHost.create();
+    const state = await FsStateMachine.open(host.current.kv, host.current.content);
+    const apply = state.applyEntry.bind(state);
+    state.applyEntry = (index: number, term: number, requests: readonly FsRequest[]) => {
+      for (const request of requests) this.events.push(`apply ${request.command.name}`);
+      return apply(index, term, requests);
     };
     this.node = new RaftNode({
       machine: machine({ id, members: [1, 2, 3] }),
       storage,
       transport,
       clock,
-      fileServer,
-      fileServerOptions: {},
-      // Never used: the snapshot bounds below are out of reach.
-      snapshots: undefined as unknown as SnapshotStore,
+      state,
+      stateOptions: {},
+      host,
       snapshotPolicy: { logEntriesMax: 1e9, logBytesMax: 1e12 },
       tickMs: 10,
       log: () => undefined,
@@ -152,7 +164,7 @@ function writeEntry(index: number, term: number, name: string): LogEntry {
 }
 
 test('raft node ordering: a follower acks only after its write, and applies only after starting the next one', async (t) => {
-  const h = new Harness(2);
+  const h = await Harness.create(2);
   await h.node.start();
   h.receive(appendEntries({ from: 1, to: 2, term: 1, entries: [writeEntry(1, 1, 'a'), writeEntry(2, 1, 'b')] }));
   t.deepEqual(h.events, ['write start 2'], 'the entries go to storage; nothing is sent yet');
@@ -161,6 +173,7 @@ test('raft node ordering: a follower acks only after its write, and applies only
 
   const mark = h.events.length;
   h.receive(appendEntries({ from: 1, to: 2, term: 1, prevLogIndex: 2, prevLogTerm: 1, entries: [writeEntry(3, 1, 'c')], leaderCommit: 2 }));
+  await settle();
   t.deepEqual(h.since(mark), ['write start 3', 'apply a', 'apply b'], 'the write of entry 3 starts before entries 1 and 2 are applied');
   await h.completeWrite();
   t.deepEqual(h.since(mark + 3), ['send AppendEntriesResponse to n1']);
@@ -169,7 +182,7 @@ test('raft node ordering: a follower acks only after its write, and applies only
 });
 
 test('raft node ordering: a leader sends its AppendEntries before starting its own write', async (t) => {
-  const h = new Harness(1);
+  const h = await Harness.create(1);
   await h.becomeLeader();
   t.equal(h.node.role, 'leader');
 
@@ -184,14 +197,15 @@ test('raft node ordering: a leader sends its AppendEntries before starting its o
   await h.completeWrite();
   t.equal(h.writesInFlight, 0);
   h.ack(3, 2);
+  await settle();
   t.deepEqual(h.events.at(-1), 'apply x', 'committed by this node and n3, it is applied');
-  t.equal((await result).type, 'ok', 'and the client gets its result');
+  t.equal((await result).result.type, 'ok', 'and the client gets its result');
   await h.node.stop();
   t.end();
 });
 
 test('raft node ordering: a leader holds new commands while earlier ones are uncommitted, then proposes them together', async (t) => {
-  const h = new Harness(1);
+  const h = await Harness.create(1);
   await h.becomeLeader();
 
   const small = (name: string): Promise<unknown> => h.node.submit({ op: 'write', name, content: new Uint8Array([1]), exptimeSeconds: 0 });
@@ -220,7 +234,7 @@ test('raft node ordering: a leader holds new commands while earlier ones are unc
 /** How a submitted command ended: its result's type, or the name of the error it was refused with. */
 function outcome(command: Promise<unknown>): Promise<string> {
   return command.then(
-    (result) => (result as { type: string }).type,
+    (result) => (result as { result: { type: string } }).result.type,
     (error: Error) => error.name,
   );
 }
@@ -250,7 +264,7 @@ async function commitEntry3(h: Harness): Promise<void> {
 }
 
 test('raft node ordering: after a commit, held commands wait for the answered client, then go out with its next command', async (t) => {
-  const h = new Harness(1);
+  const h = await Harness.create(1);
   const { second, mark } = await commitWithOneQueued(h);
   await settle();
   t.deepEqual(h.since(mark), ['apply a'], 'b waits for the client just answered');
@@ -267,7 +281,7 @@ test('raft node ordering: after a commit, held commands wait for the answered cl
 });
 
 test('raft node ordering: held commands leave on their own when the answered client sends nothing more', async (t) => {
-  const h = new Harness(1);
+  const h = await Harness.create(1);
   const { second, mark } = await commitWithOneQueued(h);
   // The hold lasts at most as long as a took to commit (here well under a millisecond).
   const deadline = Date.now() + 1000;
@@ -280,7 +294,7 @@ test('raft node ordering: held commands leave on their own when the answered cli
 });
 
 test('raft node ordering: a leader that steps down during a hold fails the held commands and proposes nothing', async (t) => {
-  const h = new Harness(1);
+  const h = await Harness.create(1);
   const { second, mark } = await commitWithOneQueued(h);
   h.receive(appendEntries({ from: 2, to: 1, term: 2, prevLogIndex: 2, prevLogTerm: 1, leaderCommit: 2 }));
   t.equal(await outcome(second), 'OutcomeUnknownError', 'the held command gets an error, never silence');
@@ -292,7 +306,7 @@ test('raft node ordering: a leader that steps down during a hold fails the held 
 });
 
 test('raft node ordering: a lone client is never held', async (t) => {
-  const h = new Harness(1);
+  const h = await Harness.create(1);
   await h.becomeLeader();
 
   const first = writeSmall(h, 'a');
@@ -312,7 +326,7 @@ test('raft node ordering: a lone client is never held', async (t) => {
 });
 
 test('raft node ordering: while the disk is nearly full, commands that add data are refused before proposing; deletes go through', async (t) => {
-  const h = new Harness(1);
+  const h = await Harness.create(1);
   await h.becomeLeader();
   h.diskLow = true;
   const mark = h.events.length;
@@ -331,7 +345,7 @@ test('raft node ordering: while the disk is nearly full, commands that add data 
 });
 
 test('raft node back-pressure: a leader stops accepting commands at pendingBytesMax unanswered bytes and says when it has room again', async (t) => {
-  const h = new Harness(1);
+  const h = await Harness.create(1);
   await h.becomeLeader();
   let rooms = 0;
   h.node.onRoom(() => rooms++);
@@ -376,7 +390,7 @@ async function serveClients(h: Harness, options: { contentBytesMax: number; part
 }
 
 test('raft node back-pressure: the client handler stops reading pipelined commands while the leader is full, and resumes', async (t) => {
-  const h = new Harness(1);
+  const h = await Harness.create(1);
   const { server, address, submitted } = await serveClients(h, { contentBytesMax: 4 * 1024 * 1024 });
   const client = await ProtocolClient.connect(address);
   try {
@@ -410,7 +424,7 @@ test('raft node back-pressure: the client handler stops reading pipelined comman
 });
 
 test('client handler receive budget: connections holding partial commands past the budget stop being read until stalled ones are closed', async (t) => {
-  const h = new Harness(1);
+  const h = await Harness.create(1);
   const stallMs = 600;
   const { server, address, submitted } = await serveClients(h, { contentBytesMax: 1024 * 1024, partialCommandTimeoutMs: stallMs, receiveBytesMax: 2 * 1024 * 1024 });
   const clients: ProtocolClient[] = [];
