@@ -54,23 +54,42 @@ export async function loadFuse(): Promise<FuseLoadResult> {
 }
 
 function hasFusermount(): boolean {
-  const directories = (process.env.PATH ?? '').split(':').filter((directory) => directory !== '');
-  return directories.some((directory) => existsSync(`${directory}/fusermount`) || existsSync(`${directory}/fusermount3`));
+  return fusermountPath() !== undefined;
 }
 
 /**
- * fuse-native's unmount runs `fusermount -uz <mnt>` through a shell; with no fusermount installed
- * every unmount() would fail with "fusermount: not found" and leave the mount in place. As root,
- * umount(8) does the same job. Where fusermount exists, fuse-native's own way is kept.
+ * fuse-native's unmount runs `fusermount -uz <mnt>` through a shell. With no fusermount installed
+ * every unmount() would fail with "fusermount: not found" and leave the mount in place; with one
+ * installed (the fuse3 package links fusermount to fusermount3), -z detaches even a busy mount at
+ * once, so fsraft-mount's retries while a shell or an open file keeps the mount busy never happen.
+ * So the unmount is plain: umount(8) as root, `fusermount -u` otherwise; a busy mount fails, is
+ * retried, and only then detached lazily (mountpoint.ts).
  */
 function useUmountInsteadOfFusermount(Fuse: Fuse): void {
   const umountPath = umountPaths.find((candidate) => existsSync(candidate));
-  if (hasFusermount() || umountPath === undefined) return;
+  if (process.getuid?.() === 0 && umountPath !== undefined) {
+    Fuse.unmount = (mountpoint: string, cb: (error: Error | null) => void): void => {
+      // --no-canonicalize: otherwise umount stats the mountpoint first, which asks this very mount
+      // for the root's attributes and hangs for as long as the cluster does not answer.
+      execFile(umountPath, ['--no-canonicalize', mountpoint], (error) => cb(error));
+    };
+    return;
+  }
+  const fusermount = fusermountPath();
+  if (fusermount === undefined) return;
   Fuse.unmount = (mountpoint: string, cb: (error: Error | null) => void): void => {
-    // --no-canonicalize: otherwise umount stats the mountpoint first, which asks this very mount
-    // for the root's attributes and hangs for as long as the cluster does not answer.
-    execFile(umountPath, ['--no-canonicalize', mountpoint], (error) => cb(error));
+    execFile(fusermount, ['-u', '--', mountpoint], (error) => cb(error));
   };
+}
+
+/** The first fusermount or fusermount3 on PATH. */
+function fusermountPath(): string | undefined {
+  const directories = (process.env.PATH ?? '').split(':').filter((directory) => directory !== '');
+  for (const program of ['fusermount', 'fusermount3']) {
+    const found = directories.map((directory) => `${directory}/${program}`).find((candidate) => existsSync(candidate));
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /**
