@@ -48,7 +48,7 @@ export async function loadFuse(): Promise<FuseLoadResult> {
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
     return { ok: false, reason: `the fuse-native binding failed to load (${message}); rebuild it with: node native/build_fuse_binding.mjs` };
   }
-  unmountWithoutDetaching(Fuse);
+  useUmountInsteadOfFusermount(Fuse);
   passOpenFlagsToCreate(Fuse);
   return { ok: true, Fuse };
 }
@@ -57,21 +57,15 @@ function hasFusermount(): boolean {
   return fusermountPath() !== undefined;
 }
 
-/** The first fusermount (or fusermount3) on the PATH. */
-function fusermountPath(): string | undefined {
-  const directories = (process.env.PATH ?? '').split(':').filter((directory) => directory !== '');
-  const candidates = directories.flatMap((directory) => [`${directory}/fusermount`, `${directory}/fusermount3`]);
-  return candidates.find((candidate) => existsSync(candidate));
-}
-
 /**
- * fuse-native's unmount runs `fusermount -uz <mnt>` through a shell. `-z` detaches the mount
- * lazily, so it "succeeds" while a shell or an open file keeps the mount busy: fsraft-mount's
- * SIGINT/SIGTERM then dropped a busy mount at once instead of retrying as it promises (and only
- * detaching lazily as a last resort), and with no fusermount installed every unmount failed with
- * "fusermount: not found". So: as root, umount(8); otherwise fusermount without -z.
+ * fuse-native's unmount runs `fusermount -uz <mnt>` through a shell. With no fusermount installed
+ * every unmount() would fail with "fusermount: not found" and leave the mount in place; with one
+ * installed (the fuse3 package links fusermount to fusermount3), -z detaches even a busy mount at
+ * once, so fsraft-mount's retries while a shell or an open file keeps the mount busy never happen.
+ * So the unmount is plain: umount(8) as root, `fusermount -u` otherwise; a busy mount fails, is
+ * retried, and only then detached lazily (mountpoint.ts).
  */
-function unmountWithoutDetaching(Fuse: Fuse): void {
+function useUmountInsteadOfFusermount(Fuse: Fuse): void {
   const umountPath = umountPaths.find((candidate) => existsSync(candidate));
   if (process.getuid?.() === 0 && umountPath !== undefined) {
     Fuse.unmount = (mountpoint: string, cb: (error: Error | null) => void): void => {
@@ -84,8 +78,18 @@ function unmountWithoutDetaching(Fuse: Fuse): void {
   const fusermount = fusermountPath();
   if (fusermount === undefined) return;
   Fuse.unmount = (mountpoint: string, cb: (error: Error | null) => void): void => {
-    execFile(fusermount, ['-u', mountpoint], (error) => cb(error));
+    execFile(fusermount, ['-u', '--', mountpoint], (error) => cb(error));
   };
+}
+
+/** The first fusermount or fusermount3 on PATH. */
+function fusermountPath(): string | undefined {
+  const directories = (process.env.PATH ?? '').split(':').filter((directory) => directory !== '');
+  for (const program of ['fusermount', 'fusermount3']) {
+    const found = directories.map((directory) => `${directory}/${program}`).find((candidate) => existsSync(candidate));
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /**

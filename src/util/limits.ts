@@ -133,6 +133,8 @@ export const limits = {
   fuseCacheTimeoutSecondsMax: 86_400,
   /** How long a kernel-protocol mount waits for the kernel's INIT before it gives up and detaches. */
   fuseInitTimeoutMs: 10_000,
+  /** How long a kernel-protocol unmount waits for the kernel to end the session before it returns anyway. */
+  fuseSessionEndWaitMs: 5_000,
   /** Snapshot bytes in one InstallSnapshot chunk (Raft §7); well below messageBytesMax. */
   snapshotChunkBytesMax: 1024 * 1024,
   /** InstallSnapshot chunks in flight to one follower: enough to keep a link busy, few enough not to crowd out other traffic. */

@@ -5,7 +5,7 @@
  * SEEK_DATA/SEEK_HOLE, files that live on while open after unlink, and name lengths. Every call
  * into the mount is asynchronous or made by a child tool, never a synchronous call of this process.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import test from 'tape';
 import { KernelMount, kernelFuseAvailable, python, python3, shell, tool } from '../helpers/kernel_mount.js';
 
@@ -231,5 +231,39 @@ test('kernel fuse: names of 255 bytes work, 256 bytes are ENAMETOOLONG', { timeo
     }
     const renamed = await shell(`mv ${longest} ${longest}x`, { cwd: mount.dir });
     t.ok(renamed.code !== 0 && /File name too long/.test(renamed.stderr), 'rename to a 256-byte name fails with ENAMETOOLONG');
+  });
+});
+
+test('kernel fuse: invalidateInode and invalidateEntry drop what the kernel cached', { timeout: testTimeoutMs }, async (t) => {
+  // Long timeouts: without a notification the kernel would keep serving its caches for a minute.
+  await withMount(t, 'default_permissions,entry_timeout=60,attr_timeout=60', async (mount) => {
+    await writeFile(mount.path('f'), 'old content');
+    const handle = await open(mount.path('f'), 'r');
+    try {
+      const read = async (): Promise<string> => {
+        const buffer = Buffer.alloc(64);
+        const { bytesRead } = await handle.read(buffer, 0, 64, 0);
+        return buffer.subarray(0, bytesRead).toString();
+      };
+      t.equal(await read(), 'old content', 'read through the page cache');
+      await mount.changeBehindTheKernel({ name: 'f', content: 'NEW CONTENT', invalidate: false });
+      t.equal(await read(), 'old content', 'a change behind the kernel\'s back is not seen while the pages are cached');
+      await mount.changeBehindTheKernel({ name: 'f', content: 'NEW content', invalidate: true });
+      t.equal(await read(), 'NEW content', 'after FUSE_NOTIFY_INVAL_INODE the next read fetches the new content');
+    } finally {
+      await handle.close();
+    }
+    await writeFile(mount.path('g1'), '1');
+    await writeFile(mount.path('g2'), '2');
+    await stat(mount.path('g1'));
+    await stat(mount.path('g2'));
+    await mount.changeBehindTheKernel({ name: 'g1', newName: 'h1', invalidate: false });
+    t.ok((await stat(mount.path('g1')).then(() => true, () => false)), 'a name renamed behind the kernel\'s back is still found from the dentry cache');
+    await mount.changeBehindTheKernel({ name: 'g2', newName: 'h2', invalidate: true });
+    await stat(mount.path('g2')).then(
+      () => t.fail('g2 is still found after FUSE_NOTIFY_INVAL_ENTRY'),
+      (error: NodeJS.ErrnoException) => t.equal(error.code, 'ENOENT', 'after FUSE_NOTIFY_INVAL_ENTRY the old name is looked up again: ENOENT'),
+    );
+    t.equal(await readFile(mount.path('h2'), 'utf8'), '2', 'and the new name is there');
   });
 });

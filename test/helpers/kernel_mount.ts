@@ -120,11 +120,12 @@ export class KernelMount {
     if (options.asUser !== undefined) {
       await chown(dir, options.asUser.uid, options.asUser.gid);
       child = spawn('setpriv', [`--reuid=${options.asUser.uid}`, `--regid=${options.asUser.gid}`, '--clear-groups', process.execPath, ...args], {
-        cwd: '/', stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: '/', stdio: ['pipe', 'pipe', 'pipe'],
       });
     } else {
-      child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+      child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
     }
+    child.stdin?.on('error', () => undefined);
     if (child.pid !== undefined) livePids.add(child.pid);
     liveMounts.add(dir);
     const mount = new KernelMount(dir, child);
@@ -184,6 +185,26 @@ export class KernelMount {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     throw new Error(`no stats from the server:\n${this.output()}`);
+  }
+
+  /**
+   * Changes `name` (in the mount's root) behind the kernel's back: new content and/or a new name;
+   * with `invalidate`, the server then tells the kernel to drop what it cached of it.
+   */
+  async changeBehindTheKernel(change: { name: string; content?: string; newName?: string; invalidate: boolean }, timeoutMs = 5_000): Promise<void> {
+    const before = this.lines.length;
+    this.child.stdin?.write(`change ${JSON.stringify(change)}\n`);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const line = this.lines.slice(before).find((candidate) => candidate.startsWith('kernel-mount: changed '));
+      if (line !== undefined) {
+        const answer = JSON.parse(line.slice('kernel-mount: changed '.length)) as { error?: string };
+        if (answer.error !== undefined) throw new Error(`the change failed: ${answer.error}`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`the server did not confirm the change:\n${this.output()}`);
   }
 
   /** Sends a signal to the server by its PID. */

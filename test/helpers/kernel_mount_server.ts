@@ -9,8 +9,12 @@
  * Prints `kernel-mount: mounted <mountpoint> FUSE 7.<minor> flags 0x<hex>` when the mount is
  * usable; SIGTERM/SIGINT unmount (retrying while busy, then lazily), print
  * `kernel-mount: unmounted lazy=<bool>` and exit 0. SIGUSR2 prints `kernel-mount: stats <json>`.
+ * A line on stdin `change <json>` changes the file system behind the kernel's back
+ * (MemoryFuseFs.changeBehindTheKernel) and then invalidates the kernel's caches of it
+ * (session.invalidateInode / invalidateEntry); it answers `kernel-mount: changed <json>`.
  */
 import process from 'node:process';
+import { createInterface } from 'node:readline';
 
 // The 'pool' reader holds libuv pool threads in read(2); the pool is sized once, at its first
 // use, so this must happen before anything below touches it.
@@ -80,6 +84,18 @@ if (stopping) {
   stopping = false;
   stop();
 }
+const served = session;
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (!line.startsWith('change ')) return;
+  const change = JSON.parse(line.slice('change '.length)) as { name: string; content?: string; newName?: string; invalidate: boolean };
+  fs.changeBehindTheKernel(change)
+    .then(async (ino) => {
+      if (change.invalidate && change.content !== undefined) await served.invalidateInode(ino, 0, 0);
+      if (change.invalidate && change.newName !== undefined) await served.invalidateEntry(1, change.name);
+      process.stdout.write(`kernel-mount: changed ${JSON.stringify({ ino })}\n`);
+    })
+    .catch((error: unknown) => process.stdout.write(`kernel-mount: changed ${JSON.stringify({ error: (error as Error).message })}\n`));
+});
 void session.closed.then(() => {
   if (stopping) return;
   process.stdout.write('kernel-mount: the kernel ended the session\n');

@@ -615,6 +615,23 @@ export class MemoryFuseFs implements FuseFileSystem {
     inode.ctime = now();
   }
 
+  /**
+   * Changes made behind the kernel's back, as another client of a network file system would make
+   * them: overwrite the content of `name` in the root (returns its inode), or rename it there.
+   * The kernel's caches know nothing of these until the session invalidates them.
+   */
+  async changeBehindTheKernel(change: { name: string; content?: string; newName?: string }): Promise<number> {
+    const ctx: FuseContext = { uid: 0, gid: 0, pid: 0, unique: 0n };
+    const found = this.directory(FUSE_ROOT_ID).dir.get(Buffer.from(change.name)) ?? fail('ENOENT', 'no such name');
+    if (change.content !== undefined) {
+      const inode = this.inode(found.ino);
+      this.resize(inode, 0);
+      await this.write(ctx, found.ino, 0, 0, Buffer.from(change.content));
+    }
+    if (change.newName !== undefined) await this.rename(ctx, FUSE_ROOT_ID, Buffer.from(change.name), FUSE_ROOT_ID, Buffer.from(change.newName), 0);
+    return found.ino;
+  }
+
   async lseek(_ctx: FuseContext, ino: number, _fh: number, offset: number, whence: number): Promise<number> {
     this.lseekCalls++;
     const inode = this.inode(ino);

@@ -124,6 +124,7 @@ export interface FuseFileSystem {
   setattr(ctx: FuseContext, ino: number, changes: FuseSetattr): Promise<FuseAttrReply>;
   readlink(ctx: FuseContext, ino: number): Promise<Uint8Array>;
   mknod(ctx: FuseContext, parent: number, name: Uint8Array, mode: number, rdev: number): Promise<FuseEntry>;
+  /** `mode` includes S_IFDIR (the kernel sends only the permission bits; the session adds it). */
   mkdir(ctx: FuseContext, parent: number, name: Uint8Array, mode: number): Promise<FuseEntry>;
   unlink(ctx: FuseContext, parent: number, name: Uint8Array): Promise<void>;
   rmdir(ctx: FuseContext, parent: number, name: Uint8Array): Promise<void>;
@@ -148,7 +149,10 @@ export interface FuseFileSystem {
    * Entries from `offset` (0: the start, including '.' and '..'; else a `nextOffset` given
    * earlier). Return about as many as `sizeBytes` of packed entries can hold; the session packs
    * what fits and the kernel asks again from the last packed entry's nextOffset. An empty array
-   * means the end. `plus`: readdirplus, each entry but '.' and '..' with its attributes.
+   * means the end. `plus`: readdirplus, each entry but '.' and '..' with its attributes; each
+   * entry returned with `entry` counts as one lookup, as from lookup(), and the session forgets
+   * (forget(ino, 1)) those that did not fit. Likewise any entry reply the kernel did not take
+   * (the request was interrupted meanwhile) is forgotten by the session.
    */
   readdir(ctx: FuseContext, ino: number, fh: number, offset: number, sizeBytes: number, plus: boolean): Promise<FuseDirEntry[]>;
   releasedir(ctx: FuseContext, ino: number, fh: number): Promise<void>;

@@ -248,7 +248,11 @@ export class FuseSession {
     for (let attempt = 1; attempt <= attemptsMax; attempt++) {
       try {
         await native.fuseUnmount(this.mountpoint, false, this.fusermount);
-        await this.closed;
+        // The kernel ends the session at once, unless the same mount lives on elsewhere (a bind
+        // mount, another namespace): then do not wait for it forever.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([this.closed, new Promise((resolve) => (timer = setTimeout(resolve, limits.fuseSessionEndWaitMs)))]);
+        clearTimeout(timer);
         return { lazy: false };
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
