@@ -39,7 +39,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash, type Hash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { type FileHandle, mkdir, open, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -162,10 +162,25 @@ function deviceWrittenBytes(statFile: string | null): number {
   return Number(sectors) * 512;
 }
 
-/** Disk usage of `directory` in bytes (`du -s`: allocated blocks, so holes count nothing). */
+/**
+ * Disk usage of `directory` in bytes, as `du -s` counts it (allocated blocks, so holes count
+ * nothing), but a file that LevelDB deletes during the walk counts as gone instead of failing it.
+ */
 function du(directory: string): number {
-  const output = execFileSync('du', ['-s', '--block-size=1', directory], { encoding: 'utf8' });
-  return Number(output.split('\t')[0]);
+  let total = 0;
+  const pending = [directory];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const stat = lstatSync(next, { throwIfNoEntry: false });
+    if (stat === undefined) continue;
+    total += stat.blocks * 512;
+    if (!stat.isDirectory()) continue;
+    try {
+      for (const name of readdirSync(next)) pending.push(path.join(next, name));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+  return total;
 }
 
 /** One syncfs(2) of the file system holding `directory`, through coreutils' `sync -f`. */
