@@ -1,18 +1,25 @@
 /**
- * `fsraft-mount <mountpoint> [--config FILE | --servers host:port,...] [--request-timeout-ms N]`:
- * mounts an fsraft cluster as a filesystem with FUSE, in this process, until SIGINT/SIGTERM
- * unmounts it. It creates nothing outside the mountpoint and refuses a missing, non-directory,
- * busy or non-empty mountpoint with one line and exit code 1.
+ * `fsraft-mount <mountpoint> [-o options] [--config FILE | --servers host:port,...]
+ * [--request-timeout-ms N]`: mounts an fsraft cluster with FUSE, in this process, until
+ * SIGINT/SIGTERM unmounts it. The kernel protocol is spoken directly on /dev/fuse
+ * (src/fuse/kernel/); each request becomes cluster calls through src/fuse/cluster_fs.ts.
+ *
+ * It creates nothing outside the mountpoint and refuses a missing, non-directory, busy or
+ * non-empty mountpoint, an unknown -o option and a machine without usable FUSE with one line
+ * and exit code 1. The mount behaves the same whether or not fusermount is installed: as root it
+ * mounts and unmounts with mount(2)/umount2(2) itself.
  */
+import { randomInt } from 'node:crypto';
 import path from 'node:path';
 import process from 'node:process';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { FsraftClient } from '../client/fsraft_client.js';
-import type { FsBackend } from '../fuse/fs_backend.js';
-import { loadFuse } from '../fuse/fuse_loader.js';
-import { FsraftFs } from '../fuse/fsraft_fs.js';
-import { lazyUnmount, mountpointProblem, unmountWithRetry } from '../fuse/mountpoint.js';
+import { systemClock } from '../clock/clock.js';
+import { ClusterFs } from '../fuse/cluster_fs.js';
+import { FuseSession } from '../fuse/kernel/fuse_session.js';
+import { MountOptionError, defaultMountOptions, parseMountOptions, type FuseMountOptions } from '../fuse/kernel/mount_options.js';
+import { mountpointProblem } from '../fuse/mountpoint.js';
 import { limits } from '../util/limits.js';
 import { ConfigError, loadClusterConfig } from './config.js';
 import { defaultConfigPath } from './config_path.js';
@@ -39,17 +46,29 @@ function targetOf(config: string | undefined, servers: string | undefined): Targ
   return { addresses: cluster.nodes.map((node) => node.clientAddress), contentBytesMax: cluster.contentBytesMax, label: cluster.file };
 }
 
+/**
+ * The mount's options: `default_permissions` unless `-o no_default_permissions`, since the
+ * cluster itself checks no permissions (README "Mounting the cluster").
+ */
+function mountOptionsOf(texts: readonly string[]): FuseMountOptions {
+  const wanted = texts.flatMap((text) => text.split(','));
+  const withoutOurs = wanted.filter((option) => option !== 'no_default_permissions');
+  const base = { ...defaultMountOptions, defaultPermissions: !wanted.includes('no_default_permissions') };
+  return parseMountOptions(withoutOurs.join(','), base);
+}
+
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('fsraft-mount')
     .command('$0 <mountpoint>', 'mount an fsraft cluster with FUSE until SIGINT/SIGTERM', (command) =>
       command.positional('mountpoint', { type: 'string', describe: 'an existing empty directory', demandOption: true }),
     )
+    .option('o', { type: 'string', array: true, describe: 'mount options, as other FUSE file systems take them (see README)', default: [] })
     .option('config', { type: 'string', describe: 'cluster config file (default config/cluster.json)' })
     .option('servers', { type: 'string', describe: 'comma-separated client addresses host:port instead of a config' })
     .option('request-timeout-ms', {
       type: 'number',
-      describe: 'how long one operation may wait for a leader before it fails with EIO',
+      describe: 'how long one operation may take, retries through a leader change included, before it fails with EIO',
       default: limits.fuseRequestTimeoutMs,
     })
     .conflicts('config', 'servers')
@@ -59,6 +78,12 @@ async function main(): Promise<void> {
   const mountpoint = path.resolve(String(argv.mountpoint));
   const requestTimeoutMs = argv['request-timeout-ms'];
   if (!Number.isSafeInteger(requestTimeoutMs) || requestTimeoutMs < 1) fail(`--request-timeout-ms must be a positive integer, not ${requestTimeoutMs}`);
+  let options: FuseMountOptions;
+  try {
+    options = mountOptionsOf((argv.o as string[]).map(String));
+  } catch (error) {
+    fail(error instanceof MountOptionError ? error.message : String(error));
+  }
   let target: Target;
   try {
     target = targetOf(argv.config, argv.servers);
@@ -67,68 +92,64 @@ async function main(): Promise<void> {
   }
   const problem = await mountpointProblem(mountpoint);
   if (problem !== null) fail(problem);
-  const loaded = await loadFuse();
-  if (!loaded.ok) fail(`FUSE unavailable: ${loaded.reason}`);
 
   let client: FsraftClient;
   try {
-    // A generous request timeout: through a leader change, operations stall and then continue.
     client = FsraftClient.fromAddresses(target.addresses, { requestTimeoutMs, contentBytesMax: target.contentBytesMax });
   } catch (error) {
     fail((error as Error).message);
   }
-  const backend: FsBackend = client;
-  const filesystem = new FsraftFs(backend, {
+  const filesystem = new ClusterFs(client, {
     chunkBytes: target.contentBytesMax,
-    // Each operation, however many client calls it makes, ends within the request timeout.
-    operationTimeoutMs: requestTimeoutMs,
-    onError: (operation, file, error) => process.stderr.write(`fsraft-mount: ${operation} ${file}: EIO (${(error as Error).message ?? String(error)})\n`),
+    requestTimeoutMs,
+    entryTimeoutMs: options.entryTimeoutMs,
+    attrTimeoutMs: options.attrTimeoutMs,
+    // [1, 2^48): this mount's holds of open nodes, apart from every other mount's.
+    holder: randomInt(1, 2 ** 48),
+    clock: systemClock,
+    onError: (what, error) => process.stderr.write(`fsraft-mount: ${what}: ${(error as Error).message ?? String(error)}\n`),
   });
-  const fuse = new loaded.Fuse(mountpoint, filesystem.operations(), {
-    // A backstop that must never fire first: fuse-native answers a read it timed out while the
-    // operation may still fill the kernel's buffer.
-    timeout: Math.max(limits.fuseOperationTimeoutMs, requestTimeoutMs + 2 * limits.deadlineSlackMs),
-    // fuse-native only knows a fixed set of -o options (and drops attr_timeout=0 as falsy) but
-    // appends fsname verbatim. big_writes: the kernel sends writes of up to 128 KiB, not 4 KiB
-    // pages. attr_timeout=0: the kernel keeps no attributes of its own, so the size it reads up to
-    // is the one open() just fetched (close-to-open); the mount's own short-lived cache still
-    // answers the stat storm of `ls -l`.
-    fsname: 'fsraft,subtype=fsraft,big_writes,attr_timeout=0',
-  });
-  await new Promise<void>((resolve) => {
-    fuse.mount((error) => {
-      if (error) fail(`mounting at ${mountpoint} failed: ${error.message}`);
-      resolve();
+  let session: FuseSession;
+  try {
+    session = await FuseSession.mount(mountpoint, filesystem, { ...options, fsname: options.fsname === 'fsraft' ? `fsraft:${target.label}` : options.fsname }, {
+      log: (line) => process.stderr.write(`fsraft-mount: ${line}\n`),
     });
-  });
+  } catch (error) {
+    client.close();
+    fail(`mounting at ${mountpoint} failed: ${(error as Error).message}`);
+  }
 
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     process.stdout.write(`fsraft-mount: ${signal}: unmounting ${mountpoint}\n`);
-    void (async () => {
-      const error = await unmountWithRetry(
-        () => new Promise<void>((resolve, reject) => fuse.unmount((failure) => (failure ? reject(failure) : resolve()))),
-        limits.fuseUnmountAttemptsMax,
-        limits.fuseUnmountRetryMs,
-        (failure) => process.stderr.write(`fsraft-mount: ${mountpoint} is busy (${failure.message.split('\n')[0]}); retrying\n`),
+    void session
+      .unmount({
+        retryMs: limits.fuseUnmountRetryMs,
+        attemptsMax: limits.fuseUnmountAttemptsMax,
+        onRetry: (error) => process.stderr.write(`fsraft-mount: ${mountpoint} is busy (${error.message.split('\n')[0]}); retrying\n`),
+      })
+      .then(
+        ({ lazy }) => {
+          filesystem.destroy();
+          client.close();
+          if (lazy) process.stderr.write(`fsraft-mount: ${mountpoint} stayed busy; detached it lazily\n`);
+          else process.stdout.write(`fsraft-mount: unmounted ${mountpoint}\n`);
+          process.exit(lazy ? 1 : 0);
+        },
+        (error: unknown) => {
+          process.stderr.write(`fsraft-mount: unmounting ${mountpoint} failed: ${(error as Error).message}\n`);
+          process.exit(1);
+        },
       );
-      client.close();
-      if (error === null) {
-        process.stdout.write(`fsraft-mount: unmounted ${mountpoint}\n`);
-        process.exit(0);
-      }
-      // Still busy after every retry: detach it lazily rather than leave a dead mount behind.
-      await lazyUnmount(mountpoint).catch(() => undefined);
-      process.stderr.write(`fsraft-mount: ${mountpoint} stayed busy; detached it lazily (${error.message.split('\n')[0]})\n`);
-      process.exit(1);
-    })();
   };
-  // A bug must not leave a dead mount behind ("Transport endpoint is not connected"): detach it.
-  process.on('uncaughtException', (error) => {
-    process.stderr.write(`fsraft-mount: internal error, detaching ${mountpoint}: ${error.stack ?? error.message}\n`);
-    void lazyUnmount(mountpoint).finally(() => process.exit(1));
+  // The kernel ended the session (an outside umount): nothing is left to serve.
+  void session.closed.then(() => {
+    if (stopping) return;
+    process.stdout.write(`fsraft-mount: ${mountpoint} was unmounted\n`);
+    client.close();
+    process.exit(0);
   });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

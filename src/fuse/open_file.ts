@@ -65,7 +65,7 @@ export class OpenFile {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly backend: FsBackend,
+    private readonly backend: Pick<FsBackend, 'writeAt'>,
     path: string,
     append: boolean,
     limits: OpenFileLimits,
