@@ -99,6 +99,7 @@ async function main(): Promise<void> {
   } catch (error) {
     fail((error as Error).message);
   }
+  let session: FuseSession | undefined;
   const filesystem = new ClusterFs(client, {
     chunkBytes: target.contentBytesMax,
     requestTimeoutMs,
@@ -108,8 +109,9 @@ async function main(): Promise<void> {
     holder: randomInt(1, 2 ** 48),
     clock: systemClock,
     onError: (what, error) => process.stderr.write(`fsraft-mount: ${what}: ${(error as Error).message ?? String(error)}\n`),
+    // Offset -1: the attributes only; open() already tells the kernel to drop the pages (keepCache).
+    invalidate: (ino) => (session === undefined ? Promise.resolve() : session.invalidateInode(ino, -1, 0)),
   });
-  let session: FuseSession;
   try {
     session = await FuseSession.mount(mountpoint, filesystem, { ...options, fsname: options.fsname === 'fsraft' ? `fsraft:${target.label}` : options.fsname }, {
       log: (line) => process.stderr.write(`fsraft-mount: ${line}\n`),
@@ -119,12 +121,13 @@ async function main(): Promise<void> {
     fail(`mounting at ${mountpoint} failed: ${(error as Error).message}`);
   }
 
+  const mounted = session;
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     process.stdout.write(`fsraft-mount: ${signal}: unmounting ${mountpoint}\n`);
-    void session
+    void mounted
       .unmount({
         retryMs: limits.fuseUnmountRetryMs,
         attemptsMax: limits.fuseUnmountAttemptsMax,
@@ -145,7 +148,7 @@ async function main(): Promise<void> {
       );
   };
   // The kernel ended the session (an outside umount): nothing is left to serve.
-  void session.closed.then(() => {
+  void mounted.closed.then(() => {
     if (stopping) return;
     process.stdout.write(`fsraft-mount: ${mountpoint} was unmounted\n`);
     client.close();

@@ -66,6 +66,12 @@ export interface ClusterFsOptions {
   readonly handlesMax?: number;
   /** Where failures that become EIO are reported (the mount logs them). */
   readonly onError?: (what: string, error: unknown) => void;
+  /**
+   * Drops the kernel's cached attributes (and pages) of a node: open() calls it when the node
+   * changed since this mount last saw it, so the kernel's next read uses the size open() found
+   * (close-to-open across mounts), not one it cached from an earlier stat.
+   */
+  readonly invalidate?: (ino: number) => Promise<void>;
 }
 
 const S_IFMT = 0o170000;
@@ -138,7 +144,7 @@ export class ClusterFs implements FuseFileSystem {
     return this.entryOf(await this.call(deadline, 'lookup', (o) => this.backend.attr(child(parent, name), o)));
   }
 
-  async getattr(_ctx: FuseContext, ino: number): Promise<FuseAttrReply> {
+  async getattr(_ctx: FuseContext, ino: number, _fh?: number): Promise<FuseAttrReply> {
     const deadline = this.deadline();
     const attr = await this.call(deadline, 'getattr', (o) => this.backend.attr(anchor(ino), o));
     return { attr: this.fuseAttr(attr), attrTimeoutMs: this.options.attrTimeoutMs };
@@ -221,7 +227,9 @@ export class ClusterFs implements FuseFileSystem {
     } else {
       attr = await this.call(deadline, 'open', (o) => this.backend.attr(anchor(ino), o));
     }
-    return { fh: this.allocate(ino, attr, (flags & O_APPEND) !== 0), keepCache: this.unchangedSinceLastOpen(attr) };
+    const keepCache = this.unchangedSinceLastOpen(attr);
+    if (!keepCache) await this.options.invalidate?.(ino).catch((error: unknown) => this.onError(`invalidating node ${ino}`, error));
+    return { fh: this.allocate(ino, attr, (flags & O_APPEND) !== 0), keepCache };
   }
 
   async create(ctx: FuseContext, parent: number, name: Uint8Array, mode: number, flags: number): Promise<{ entry: FuseEntry; open: FuseOpenResult }> {
@@ -260,7 +268,7 @@ export class ClusterFs implements FuseFileSystem {
     });
   }
 
-  write(_ctx: FuseContext, _ino: number, fh: number, offset: number, data: Uint8Array): Promise<number> {
+  write(_ctx: FuseContext, _ino: number, fh: number, offset: number, data: Uint8Array, _flags?: number): Promise<number> {
     const file = this.handle(fh).file!;
     return file.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength), offset, this.deadline());
   }
@@ -269,7 +277,7 @@ export class ClusterFs implements FuseFileSystem {
     await this.handle(fh).file?.flush(this.deadline());
   }
 
-  async release(_ctx: FuseContext, ino: number, fh: number): Promise<void> {
+  async release(_ctx: FuseContext, ino: number, fh: number, _flags?: number): Promise<void> {
     const handle = this.handle(fh);
     try {
       await handle.file?.flush(this.deadline());
@@ -279,11 +287,11 @@ export class ClusterFs implements FuseFileSystem {
     }
   }
 
-  async fsync(ctx: FuseContext, ino: number, fh: number): Promise<void> {
+  async fsync(ctx: FuseContext, ino: number, fh: number, _datasync?: boolean): Promise<void> {
     await this.flush(ctx, ino, fh);
   }
 
-  async opendir(_ctx: FuseContext, ino: number): Promise<FuseOpenResult> {
+  async opendir(_ctx: FuseContext, ino: number, _flags?: number): Promise<FuseOpenResult> {
     this.reserveHandle();
     const fh = this.nextFreeHandle();
     this.handles.set(fh, { ino, file: undefined });

@@ -101,9 +101,10 @@ test('fuse mount: node:fs operations through the kernel, and their errors', { ti
   t.equal(statfs.code, 0, `statfs answers (df: ${statfs.stdout.split('\n')[1] ?? ''})`);
 
   const beyond = await open(at('docs/huge'), 'w');
-  await beyond.write(Buffer.from('x'), 0, 1, 1024 * 1024 * 1024);
+  // fileBytesMax is 16 TiB by default: one byte at 16 TiB makes the file one byte too large.
+  await beyond.write(Buffer.from('x'), 0, 1, 16 * 2 ** 40);
   t.equal(await errorCode(beyond.close()), 'EFBIG', 'a write past fileBytesMax fails at close with EFBIG, not silently');
-  t.equal(await errorCode(truncate(at('docs/huge'), 2 * 1024 * 1024 * 1024)), 'EFBIG', 'truncate past fileBytesMax: EFBIG');
+  t.equal(await errorCode(truncate(at('docs/huge'), 2 ** 45)), 'EFBIG', 'truncate past fileBytesMax: EFBIG');
   await unlink(at('docs/huge'));
 
   await unlink(at('docs/a.txt'));

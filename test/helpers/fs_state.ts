@@ -54,10 +54,14 @@ export class TestState {
     return withoutIno((await this.applyFull(request)).result);
   }
 
+  /** Applies `request` as the next entry (indexes are taken at call time, so concurrent calls queue in order). */
   async applyFull(request: FsRequest): Promise<FsApplied> {
-    const [applied] = await this.machine.applyEntry(this.machine.appliedIndex + 1, 1, [request]);
+    this.lastIndex = Math.max(this.lastIndex, this.machine.appliedIndex) + 1;
+    const [applied] = await this.machine.applyEntry(this.lastIndex, 1, [request]);
     return applied!;
   }
+
+  private lastIndex = 0;
 
   /** The whole file `name` as of `nowMs`. */
   async read(name: string, nowMs: number): Promise<FsReadResult> {
