@@ -65,7 +65,8 @@ export type FsErrorCode =
   | 'ERANGE'
   | 'EMLINK'
   | 'ENXIO'
-  | 'EOPNOTSUPP';
+  | 'EOPNOTSUPP'
+  | 'ESTALE';
 
 /**
  * The cluster refused a filesystem operation (ERR_FILE_NOT_FOUND, ERR_EXISTS, ERR_NOT_DIR,

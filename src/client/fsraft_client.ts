@@ -401,9 +401,16 @@ export class FsraftClient {
     return this.withAttr({ op: 'setattr', name, ...change }, options);
   }
 
-  /** rename with renameat2's mode, and optionally only if `to` has version `ifVersion`. */
+  /**
+   * rename with renameat2's mode, and optionally only if `to` has version `ifVersion`. A
+   * condition that does not hold (ifVersion, or the source's user.fsraft.expect) is
+   * FsraftFsError ESTALE: the target changed since its version was read.
+   */
   async renameWith(from: string, to: string, mode: RenameMode, ifVersion?: number, options: CallOptions = {}): Promise<void> {
-    await this.done({ op: 'rename', name: from, to, mode, ...(ifVersion === undefined ? {} : { ifVersion }) }, options);
+    const reply = await this.mutate({ op: 'rename', name: from, to, mode, ...(ifVersion === undefined ? {} : { ifVersion }) }, options);
+    if (reply.type === 'deleted') return;
+    if (reply.type === 'version_mismatch') throw new FsraftFsError('ESTALE', `rename ${from} ${to}: the target has version ${reply.currentVersion}`);
+    throw failure('rename', from, reply);
   }
 
   async setxattr(name: string, attr: string, value: Uint8Array, mode: XattrSetMode, options: CallOptions = {}): Promise<{ version: number }> {

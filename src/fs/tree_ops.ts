@@ -548,6 +548,17 @@ export class TreeOps {
     if (ifVersion !== undefined && (target === undefined || target.version !== ifVersion)) {
       return target === undefined ? notFound : { type: 'version_mismatch', currentVersion: target.version };
     }
+    // A file carrying user.fsraft.expect replaces its target only if the target still has that
+    // version (0: only if there is none): the shell's compare-and-swap is `setfattr; mv`.
+    const expected = moving.xattrBytes > 0 ? this.records.xattr(moving.ino, expectAttr) : undefined;
+    if (expected !== undefined) {
+      const version = Number(utf8Decoder.decode(expected).trim());
+      const current = target?.version ?? 0;
+      if (!Number.isSafeInteger(version) || version < 0) return invalid;
+      if (current !== version) return { type: 'version_mismatch', currentVersion: current };
+      this.records.putXattr(moving.ino, expectAttr, null);
+      this.records.putInode({ ...moving, xattrBytes: moving.xattrBytes - utf8Length(expectAttr) - expected.length });
+    }
     if (mode === 'exchange') return this.exchange(source, destination, op);
     if (target !== undefined && mode === 'noreplace') return exists;
     if (source.dir.ino === destination.dir.ino && source.name === destination.name) return done;
@@ -845,6 +856,11 @@ export class TreeOps {
     return dir.entries < this.limits.directoryEntriesMax || this.records.dirent(dir.ino, name) !== undefined;
   }
 }
+
+/** The extended attribute that makes a rename conditional (README "Versions and expiry in the mount"). */
+export const expectAttr = 'user.fsraft.expect';
+
+const utf8Decoder = new TextDecoder();
 
 /** Expired files the rmdir of a directory holding only such files removes itself, at most. */
 const expiredScanMax = 1024;

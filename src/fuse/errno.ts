@@ -42,6 +42,8 @@ export const errnoByCode: Readonly<Record<string, number>> = {
   EXDEV: errno.EXDEV,
   // A mode or flag the file system does not support (fallocate modes, RENAME_WHITEOUT).
   EOPNOTSUPP: errno.EOPNOTSUPP,
+  // A conditional replace (user.fsraft.expect, rename ifversion=) whose target changed since it was read.
+  ESTALE: errno.ESTALE,
   // A write to a read-only mount.
   EROFS: errno.EROFS,
   // Too many hard links to one inode.

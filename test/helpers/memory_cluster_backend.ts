@@ -131,6 +131,7 @@ export class MemoryClusterBackend implements ClusterBackend {
   async renameWith(from: string, to: string, mode: RenameMode, ifVersion?: number): Promise<void> {
     await this.enter('renameWith', from);
     const result = await this.run({ op: 'rename', name: from, to, mode, ...(ifVersion === undefined ? {} : { ifVersion }) });
+    if (result.type === 'version_mismatch') throw new FsraftFsError('ESTALE', `target at version ${result.currentVersion}`);
     if (result.type !== 'done') throw failure(result);
   }
 

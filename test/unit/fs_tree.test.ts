@@ -243,6 +243,32 @@ test('fs tree: rename follows POSIX rename(2)', async (t) => {
   t.end();
 });
 
+test('fs tree: user.fsraft.expect makes a rename a compare-and-swap of its target', async (t) => {
+  const h = await Harness.create();
+  const expect = (name: string, value: string): Promise<FsResult> => h.run({ op: 'setxattr', name, attr: 'user.fsraft.expect', value: bytes(value), mode: 'any' });
+  await h.write('f', 'v1');
+  await h.write('f', 'v2');
+  await h.write('tmp', 'mine');
+  await expect('tmp', '1');
+  t.deepEqual(await h.rename('tmp', 'f'), { type: 'version_mismatch', currentVersion: 2 }, 'a target that moved on is refused');
+  t.equal(await h.text('f'), 'v2', 'the target is untouched');
+  t.equal(await h.text('tmp'), 'mine', 'the source stays where it was');
+  await expect('tmp', '2');
+  t.deepEqual(await h.rename('tmp', 'f'), { type: 'done' }, 'the expected version replaces');
+  t.equal(await h.text('f'), 'mine');
+  const attrs = await h.state.query({ op: 'listxattr', name: 'f' }, h.stampMs);
+  t.notOk(JSON.stringify(attrs).includes('expect'), 'the condition is dropped once the rename happened');
+  await h.write('new', 'n');
+  await expect('new', '0');
+  t.deepEqual(await h.rename('new', 'fresh'), { type: 'done' }, '0: the target must not exist, and it does not');
+  await h.write('again', 'a');
+  await expect('again', '0');
+  t.equal((await h.rename('again', 'fresh')).type, 'version_mismatch', '0 and a target exists');
+  await expect('again', 'soon');
+  t.deepEqual(await h.rename('again', 'other'), error('invalid'), 'a value that is not a version');
+  t.end();
+});
+
 test('fs tree: times follow the stamps; rename touches both parents and the node ctime; reads keep atime', async (t) => {
   const h = await Harness.create();
   await h.mkdir('a', 0o755); // 1001
