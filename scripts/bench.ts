@@ -11,8 +11,8 @@
 import os from 'node:os';
 import net from 'node:net';
 import { parseHostPort } from '../src/util/host_port.js';
-import { LocalCluster } from '../test/helpers/local_cluster.js';
-import { encodeRead, encodeWrite } from '../test/helpers/protocol_client.js';
+import { LocalCluster } from '../src/launch/local_cluster.js';
+import { encodeRead, encodeWrite } from '../src/launch/protocol_client.js';
 
 const secondsPerRun = Number(process.env['BENCH_SECONDS'] ?? 3);
 const nodeCount = Number(process.env['BENCH_NODES'] ?? 5);

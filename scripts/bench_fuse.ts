@@ -12,8 +12,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { LocalCluster } from '../test/helpers/local_cluster.js';
-import { MountProcess, runTool, sh, tempMountpoint } from '../test/helpers/fuse_mount.js';
+import { LocalCluster } from '../src/launch/local_cluster.js';
+import { MountProcess, runTool, sh, tempMountpoint } from '../src/launch/mount_process.js';
 
 const smallFiles = Number(process.env['BENCH_SMALL_FILES'] ?? 300);
 const smallFileBytes = 4096;

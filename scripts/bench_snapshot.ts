@@ -14,8 +14,8 @@
 import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LocalCluster, eventually } from '../test/helpers/local_cluster.js';
-import { ProtocolClient, describeReply, encodeWrite } from '../test/helpers/protocol_client.js';
+import { LocalCluster, eventually } from '../src/launch/local_cluster.js';
+import { ProtocolClient, describeReply, encodeWrite } from '../src/launch/protocol_client.js';
 import { pipelinedWrites, type Written } from '../test/integration/snapshot_support.js';
 
 const writesTotal = Number(process.env['BENCH_WRITES'] ?? 1_000_000);

@@ -7,7 +7,7 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import test from 'tape';
 import { KernelMount, kernelFuseAvailable, nobody, shell, kernelMountServer } from '../helpers/kernel_mount.js';
-import { runTool } from '../helpers/fuse_mount.js';
+import { runTool } from '../../src/launch/mount_process.js';
 
 const testTimeoutMs = 120_000;
 

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { chmod, readFile, stat } from 'node:fs/promises';
 import test from 'tape';
 import { findFusermount } from '../../src/fuse/kernel/fuse_session.js';
-import { isMounted, runTool } from '../helpers/fuse_mount.js';
+import { isMounted, runTool } from '../../src/launch/mount_process.js';
 import { KernelMount, kernelFuseAvailable, nobody, shell } from '../helpers/kernel_mount.js';
 
 const testTimeoutMs = 120_000;

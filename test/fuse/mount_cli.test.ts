@@ -9,7 +9,7 @@ import path from 'node:path';
 import process from 'node:process';
 import test from 'tape';
 import { loadFuse } from '../../src/fuse/fuse_loader.js';
-import { MountProcess, isMounted, runTool, tempMountpoint, mountBin } from '../helpers/fuse_mount.js';
+import { MountProcess, isMounted, runTool, tempMountpoint, mountBin } from '../../src/launch/mount_process.js';
 
 /** No node listens on port 1 of loopback: every request would fail, but mounting does not ask. */
 const nowhere = ['--servers', '127.0.0.1:1'];

@@ -12,8 +12,9 @@ import path from 'node:path';
 import test, { type Test } from 'tape';
 import { loadFuse } from '../../src/fuse/fuse_loader.js';
 import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
-import { eventually } from '../helpers/local_cluster.js';
-import { MountProcess, fuseAvailable, tempMountpoint } from '../helpers/fuse_mount.js';
+import { eventually } from '../../src/launch/local_cluster.js';
+import { MountProcess, tempMountpoint } from '../../src/launch/mount_process.js';
+import { fuseAvailable } from '../helpers/fuse_available.js';
 
 const cluster = await fileCluster();
 startTest(cluster);

@@ -11,7 +11,8 @@ import process from 'node:process';
 import test, { type Test } from 'tape';
 import { loadFuse } from '../../src/fuse/fuse_loader.js';
 import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
-import { MountProcess, fuseAvailable, runTool, sh, tempMountpoint } from '../helpers/fuse_mount.js';
+import { MountProcess, runTool, sh, tempMountpoint } from '../../src/launch/mount_process.js';
+import { fuseAvailable } from '../helpers/fuse_available.js';
 
 const cluster = await fileCluster();
 startTest(cluster);

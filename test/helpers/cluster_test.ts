@@ -3,8 +3,8 @@
  * the file's first test and stopped after its last, whatever fails in between.
  */
 import test, { type Test } from 'tape';
-import { LocalCluster, type LocalClusterOptions } from './local_cluster.js';
-import { ProtocolClient, describeReply, type Reply } from './protocol_client.js';
+import { LocalCluster, type LocalClusterOptions } from '../../src/launch/local_cluster.js';
+import { ProtocolClient, describeReply, type Reply } from '../../src/launch/protocol_client.js';
 
 /**
  * Creates the file's cluster and registers its cleanup: a final test that checks no node crashed

@@ -14,8 +14,8 @@ import process from 'node:process';
 import type { Test } from 'tape';
 import { nativeUnavailableReason } from '../../src/native/fsraft_native.js';
 import { findFusermount } from '../../src/fuse/kernel/fuse_session.js';
-import { isMounted, runTool } from './fuse_mount.js';
-import { repoRoot } from './local_cluster.js';
+import { isMounted, runTool } from '../../src/launch/mount_process.js';
+import { repoRoot } from '../../src/launch/local_cluster.js';
 
 /** The serving script, compiled. */
 export const kernelMountServer = path.join(repoRoot, 'dist/test/helpers/kernel_mount_server.js');

@@ -6,7 +6,7 @@
  */
 import test, { type Test } from 'tape';
 import { connectLeader, fileCluster, okVersion, startTest, stopTest } from '../helpers/cluster_test.js';
-import { ProtocolClient, describeReply, pause, type Reply } from '../helpers/protocol_client.js';
+import { ProtocolClient, describeReply, pause, type Reply } from '../../src/launch/protocol_client.js';
 
 /** Small on purpose, so "content larger than the configured maximum" is cheap to send. */
 const contentBytesMax = 4096;

@@ -8,8 +8,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'tape';
-import { LocalCluster, freePorts, nodeBin, repoRoot } from '../helpers/local_cluster.js';
-import { ProtocolClient } from '../helpers/protocol_client.js';
+import { LocalCluster, freePorts, nodeBin, repoRoot } from '../../src/launch/local_cluster.js';
+import { ProtocolClient } from '../../src/launch/protocol_client.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'fsraft-cli-'));
 test.onFinish(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,7 +5,7 @@
  */
 import test from 'tape';
 import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
-import { eventually } from '../helpers/local_cluster.js';
+import { eventually } from '../../src/launch/local_cluster.js';
 import { FsraftError, FsraftUnavailableError, ProtocolError } from '../../src/client/errors.js';
 import { FsraftClient } from '../../src/client/fsraft_client.js';
 import { limits } from '../../src/util/limits.js';

@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test, { type Test } from 'tape';
 import { connectLeader, okVersion } from '../helpers/cluster_test.js';
-import { LocalCluster } from '../helpers/local_cluster.js';
-import { describeReply, pause, type ProtocolClient, type Reply } from '../helpers/protocol_client.js';
+import { LocalCluster } from '../../src/launch/local_cluster.js';
+import { describeReply, pause, type ProtocolClient, type Reply } from '../../src/launch/protocol_client.js';
 
 const MiB = 1024 * 1024;
 const tmpfsBytes = 96 * MiB;

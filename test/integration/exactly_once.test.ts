@@ -4,7 +4,7 @@
  */
 import test from 'tape';
 import { assertReply, connectLeader, fileCluster, okVersion, startTest, stopTest } from '../helpers/cluster_test.js';
-import type { ProtocolClient, Reply } from '../helpers/protocol_client.js';
+import type { ProtocolClient, Reply } from '../../src/launch/protocol_client.js';
 
 const cluster = await fileCluster({ timing: { tickMs: 10, electionTimeoutTicks: 30, heartbeatIntervalTicks: 5 } });
 startTest(cluster);

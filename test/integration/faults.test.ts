@@ -5,8 +5,8 @@
  */
 import test, { type Test } from 'tape';
 import { fileCluster, okVersion, startTest, stopTest } from '../helpers/cluster_test.js';
-import { eventually, type LocalCluster } from '../helpers/local_cluster.js';
-import { LeaderClient, ProtocolClient, describeReply, encodeRead, encodeWrite, pause, type Reply } from '../helpers/protocol_client.js';
+import { eventually, type LocalCluster } from '../../src/launch/local_cluster.js';
+import { LeaderClient, ProtocolClient, describeReply, encodeRead, encodeWrite, pause, type Reply } from '../../src/launch/protocol_client.js';
 
 const cluster = await fileCluster({ timing: { tickMs: 10, electionTimeoutTicks: 30, heartbeatIntervalTicks: 5 } });
 startTest(cluster);

@@ -5,8 +5,8 @@
  */
 import test, { type Test } from 'tape';
 import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
-import { eventually } from '../helpers/local_cluster.js';
-import { ProtocolClient, describeReply, type LeaderClient } from '../helpers/protocol_client.js';
+import { eventually } from '../../src/launch/local_cluster.js';
+import { ProtocolClient, describeReply, type LeaderClient } from '../../src/launch/protocol_client.js';
 
 const cluster = await fileCluster({ timing: { tickMs: 10, electionTimeoutTicks: 30, heartbeatIntervalTicks: 5 } });
 startTest(cluster);

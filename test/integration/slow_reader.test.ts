@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import test from 'tape';
 import { connectLeader, fileCluster, okVersion, startTest, stopTest } from '../helpers/cluster_test.js';
-import { ProtocolClient, encodeRead } from '../helpers/protocol_client.js';
+import { ProtocolClient, encodeRead } from '../../src/launch/protocol_client.js';
 
 const cluster = await fileCluster({ timing: { tickMs: 10, electionTimeoutTicks: 30, heartbeatIntervalTicks: 5 } });
 startTest(cluster);

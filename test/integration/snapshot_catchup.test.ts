@@ -8,8 +8,8 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import test, { type Test } from 'tape';
 import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
-import { eventually } from '../helpers/local_cluster.js';
-import { ProtocolClient, describeReply } from '../helpers/protocol_client.js';
+import { eventually } from '../../src/launch/local_cluster.js';
+import { ProtocolClient, describeReply } from '../../src/launch/protocol_client.js';
 import { missingFiles, pipelinedWrites, readNodeDisk, type Written } from './snapshot_support.js';
 
 const logEntriesMax = 2000;

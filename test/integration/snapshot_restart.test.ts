@@ -9,8 +9,8 @@ import { readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'tape';
 import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
-import { nodeBin } from '../helpers/local_cluster.js';
-import { describeReply } from '../helpers/protocol_client.js';
+import { nodeBin } from '../../src/launch/local_cluster.js';
+import { describeReply } from '../../src/launch/protocol_client.js';
 import { pipelinedWrites, type Written } from './snapshot_support.js';
 
 const cluster = await fileCluster({

@@ -9,8 +9,8 @@ import { FsStateMachine } from '../../src/fs/fs_state_machine.js';
 import { EntryType } from '../../src/raft/types.js';
 import { LevelRaftStorage } from '../../src/storage/level_storage.js';
 import { StateDirectory } from '../../src/storage/state_directory.js';
-import type { LocalCluster } from '../helpers/local_cluster.js';
-import { ProtocolClient, describeReply, encodeWrite } from '../helpers/protocol_client.js';
+import type { LocalCluster } from '../../src/launch/local_cluster.js';
+import { ProtocolClient, describeReply, encodeWrite } from '../../src/launch/protocol_client.js';
 
 /** Commands sent on one connection before their replies are read. */
 const windowCommands = 128;

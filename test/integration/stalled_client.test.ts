@@ -5,7 +5,7 @@
  */
 import test from 'tape';
 import { assertReply, fileCluster, okVersion, startTest, stopTest } from '../helpers/cluster_test.js';
-import { ProtocolClient } from '../helpers/protocol_client.js';
+import { ProtocolClient } from '../../src/launch/protocol_client.js';
 
 const partialCommandTimeoutMs = 500;
 const cluster = await fileCluster({ timing: { tickMs: 10, electionTimeoutTicks: 30, heartbeatIntervalTicks: 5, partialCommandTimeoutMs } });

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import test from 'tape';
 import { connectLeader, fileCluster, okVersion, startTest, stopTest } from '../helpers/cluster_test.js';
-import { splitAddress, type ProtocolClient, type Reply } from '../helpers/protocol_client.js';
+import { splitAddress, type ProtocolClient, type Reply } from '../../src/launch/protocol_client.js';
 import { FsraftFsError, ProtocolError } from '../../src/client/errors.js';
 import { FsraftClient } from '../../src/client/fsraft_client.js';
 

@@ -5,7 +5,7 @@
  */
 import test from 'tape';
 import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
-import { eventually } from '../helpers/local_cluster.js';
+import { eventually } from '../../src/launch/local_cluster.js';
 import { FsraftClient, type FsDirEntry } from '../../src/client/fsraft_client.js';
 
 const cluster = await fileCluster({ timing: { tickMs: 10, electionTimeoutTicks: 30, heartbeatIntervalTicks: 5 } });

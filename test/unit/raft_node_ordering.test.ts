@@ -16,9 +16,9 @@ import { RaftNode } from '../../src/server/raft_node.js';
 import type { RaftStorage, StorageWrite } from '../../src/storage/raft_storage.js';
 import type { Transport } from '../../src/transport/transport.js';
 import type { NodeId } from '../../src/util/types.js';
-import { freePorts } from '../helpers/local_cluster.js';
+import { freePorts } from '../../src/launch/local_cluster.js';
 import { MemoryStateHost } from '../helpers/memory_state_host.js';
-import { ProtocolClient, encodeWrite } from '../helpers/protocol_client.js';
+import { ProtocolClient, encodeWrite } from '../../src/launch/protocol_client.js';
 import { appendEntries, machine, voteResponse } from './raft_fixtures.js';
 
 /** Lets promise callbacks and setImmediate work run. */

@@ -1,7 +1,7 @@
 /**
  * A raw TCP client for the fsraft client protocol (../shared/protocol.md), written independently
- * of src/ so the integration tests check the server against the protocol text, not against the
- * server's own codec. Every wait is bounded by a timeout.
+ * of the rest of src/ (it imports none of it) so the integration tests check the server against
+ * the protocol text, not against the server's own codec. Every wait is bounded by a timeout.
  */
 import net from 'node:net';
 

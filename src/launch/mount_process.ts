@@ -1,5 +1,5 @@
 /**
- * Real `fsraft-mount` processes for FUSE tests: each mounts in its own temp dir, is driven from
+ * Real `fsraft-mount` processes for tests and benchmarks: each mounts in its own temp dir, is driven from
  * the test process with async node:fs and child tools (never a synchronous call into a mount, and
  * never the mount's own process), and is always unmounted: SIGTERM first, then SIGKILL plus a
  * lazy `umount -l` if it does not go, and a last-resort cleanup when the test process exits.
@@ -8,8 +8,6 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Test } from 'tape';
-import type { FuseLoadResult } from '../../src/fuse/fuse_loader.js';
 import { repoRoot } from './local_cluster.js';
 
 /** The mount's launcher, as an operator runs it. */
@@ -40,18 +38,6 @@ function installExitHandler(): void {
       }
     }
   });
-}
-
-/**
- * True when FUSE can be used; otherwise fails `t` with the loader's reason, or skips it when
- * FSRAFT_SKIP_FUSE=1, and returns false.
- */
-export async function fuseAvailable(t: Test, loading: Promise<FuseLoadResult>): Promise<boolean> {
-  const fuse = await loading;
-  if (fuse.ok) return true;
-  if (process.env['FSRAFT_SKIP_FUSE'] === '1') t.skip(`FUSE unavailable: ${fuse.reason}`);
-  else t.fail(`FUSE unavailable: ${fuse.reason} (set FSRAFT_SKIP_FUSE=1 to skip)`);
-  return false;
 }
 
 /** True if `dir` is a mount point now (per /proc/self/mountinfo). */

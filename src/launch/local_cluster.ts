@@ -1,25 +1,29 @@
 /**
- * A real fsraft cluster on 127.0.0.1 for integration tests: N `fsraft-node` processes, each with
+ * A real fsraft cluster on 127.0.0.1 for tests and benchmarks: N `fsraft-node` processes, each with
  * its own free ports and data directories inside one temp dir. Processes are started, killed and
  * stopped by PID only; whatever happens to a test, every process it started is stopped.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Test } from 'tape';
 import { LeaderClient, ProtocolClient, pause, type LeaderClientOptions } from './protocol_client.js';
-import { nodeEnvironment } from '../../src/cli/node_environment.js';
+import { nodeEnvironment } from '../cli/node_environment.js';
 
-/** The repository root (compiled helpers live in dist/test/helpers/). */
+/** The repository root (this file is compiled to dist/src/launch/). */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** The node's launcher, as an operator runs it. */
 export const nodeBin = path.join(repoRoot, 'bin/fsraft-node.js');
 
 /** Raft timing written into the config; unset fields are left to the node's defaults. */
+/** What `watch` needs of a tape test: its assertion results and its teardown. */
+export interface WatchedTest {
+  on(event: 'result', listener: (result: { ok?: boolean }) => void): unknown;
+  teardown(fn: () => void): void;
+}
+
 export interface LocalTiming {
   readonly tickMs?: number;
   readonly electionTimeoutTicks?: number;
@@ -398,10 +402,10 @@ export class LocalCluster {
     process.stderr.write(`=== cluster output (${reason}), config ${this.configFile} ===\n${parts.join('\n')}\n=== end of cluster output ===\n`);
   }
 
-  /** Dumps the cluster's output when any assertion of `t` fails. */
-  watch(t: Test): void {
+  /** Dumps the cluster's output when any assertion of `t` (a tape test) fails. */
+  watch(t: WatchedTest): void {
     let failed = false;
-    (t as unknown as EventEmitter).on('result', (result: { ok?: boolean }) => {
+    t.on('result', (result: { ok?: boolean }) => {
       if (result.ok === false) failed = true;
     });
     t.teardown(() => {
