@@ -15,30 +15,43 @@ export const mountBin = path.join(repoRoot, 'bin/fsraft-mount.js');
 /** The readiness line's marker. */
 const readyMarker = 'fsraft-mount: mounted ';
 
-const livePids = new Set<number>();
-const liveMounts = new Set<string>();
-let exitHandlerInstalled = false;
+/**
+ * The processes and mounts a test or benchmark process started and has not yet seen end: if it
+ * exits first (a failed assertion, an exception), they are killed by PID and lazily unmounted.
+ */
+export const exitCleanup = new (class ExitCleanup {
+  readonly pids = new Set<number>();
+  readonly mounts = new Set<string>();
+  private installed = false;
 
-function installExitHandler(): void {
-  if (exitHandlerInstalled) return;
-  exitHandlerInstalled = true;
-  process.on('exit', () => {
-    for (const pid of livePids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
+  /** Tracks a started child and the mountpoint it serves. */
+  track(pid: number | undefined, mountpoint: string): void {
+    this.install();
+    if (pid !== undefined) this.pids.add(pid);
+    this.mounts.add(mountpoint);
+  }
+
+  private install(): void {
+    if (this.installed) return;
+    this.installed = true;
+    process.on('exit', () => {
+      for (const pid of this.pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
       }
-    }
-    for (const dir of liveMounts) {
-      try {
-        execFileSync('/usr/bin/umount', ['-l', dir], { stdio: 'ignore' });
-      } catch {
-        // Not mounted.
+      for (const dir of this.mounts) {
+        try {
+          execFileSync('/usr/bin/umount', ['-l', dir], { stdio: 'ignore' });
+        } catch {
+          // Not mounted.
+        }
       }
-    }
-  });
-}
+    });
+  }
+})();
 
 /** True if `dir` is a mount point now (per /proc/self/mountinfo). */
 export async function isMounted(dir: string): Promise<boolean> {
@@ -85,7 +98,7 @@ export class MountProcess {
   ) {
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
-        if (child.pid !== undefined) livePids.delete(child.pid);
+        if (child.pid !== undefined) exitCleanup.pids.delete(child.pid);
         this.exitCode = code ?? (signal === null ? null : -1);
         resolve(this.exitCode);
       });
@@ -103,10 +116,8 @@ export class MountProcess {
    * readiness line, and rejects with its output if it exits first or is late.
    */
   static async start(dir: string, args: readonly string[], options: { waitReady?: boolean; readyTimeoutMs?: number } = {}): Promise<MountProcess> {
-    installExitHandler();
     const child = spawn(process.execPath, [mountBin, dir, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    if (child.pid !== undefined) livePids.add(child.pid);
-    liveMounts.add(dir);
+    exitCleanup.track(child.pid, dir);
     const mount = new MountProcess(dir, child);
     if (options.waitReady === false) return mount;
     const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
@@ -163,7 +174,7 @@ export class MountProcess {
       }
     }
     if (await isMounted(this.dir)) await runTool('/usr/bin/umount', ['-l', this.dir]);
-    liveMounts.delete(this.dir);
+    exitCleanup.mounts.delete(this.dir);
     return this.exitCode ?? null;
   }
 

@@ -5,7 +5,7 @@
  * while busy), then SIGKILL plus `umount -l` if it does not go, and a last-resort cleanup when the
  * test process exits. Processes are stopped by their PID only.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chown, mkdtemp, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import process from 'node:process';
 import type { Test } from 'tape';
 import { nativeUnavailableReason } from '../../src/native/fsraft_native.js';
 import { findFusermount } from '../../src/fuse/kernel/fuse_session.js';
-import { isMounted, runTool } from '../../src/launch/mount_process.js';
+import { exitCleanup, isMounted, runTool } from '../../src/launch/mount_process.js';
 import { repoRoot } from '../../src/launch/local_cluster.js';
 
 /** The serving script, compiled. */
@@ -23,30 +23,6 @@ const readyMarker = 'kernel-mount: mounted ';
 /** The unprivileged user the tests act as (nobody). */
 export const nobody = { uid: 65534, gid: 65534 } as const;
 
-const livePids = new Set<number>();
-const liveMounts = new Set<string>();
-let exitHandlerInstalled = false;
-
-function installExitHandler(): void {
-  if (exitHandlerInstalled) return;
-  exitHandlerInstalled = true;
-  process.on('exit', () => {
-    for (const pid of livePids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-    for (const dir of liveMounts) {
-      try {
-        execFileSync('/usr/bin/umount', ['-l', dir], { stdio: 'ignore' });
-      } catch {
-        // Not mounted.
-      }
-    }
-  });
-}
 
 /**
  * True when a kernel-protocol mount can be tried here; otherwise fails `t` with the reason (or
@@ -88,7 +64,7 @@ export class KernelMount {
   ) {
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
-        if (child.pid !== undefined) livePids.delete(child.pid);
+        if (child.pid !== undefined) exitCleanup.pids.delete(child.pid);
         this.lines.push(`(exited: code ${code}, signal ${signal})`);
         this.exitCode = code ?? (signal === null ? null : -1);
         resolve(this.exitCode);
@@ -110,7 +86,6 @@ export class KernelMount {
 
   /** Mounts in a fresh temp dir and resolves once the server printed its readiness line. */
   static async start(options: KernelMountOptions = {}): Promise<KernelMount> {
-    installExitHandler();
     const dir = await mkdtemp(path.join(tmpdir(), 'fsraft-kmnt-'));
     const args = [kernelMountServer, dir];
     if (options.options !== undefined) args.push('-o', options.options);
@@ -126,8 +101,7 @@ export class KernelMount {
       child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
     }
     child.stdin?.on('error', () => undefined);
-    if (child.pid !== undefined) livePids.add(child.pid);
-    liveMounts.add(dir);
+    exitCleanup.track(child.pid, dir);
     const mount = new KernelMount(dir, child);
     const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
     while (!mount.lines.some((line) => line.startsWith(readyMarker))) {
@@ -233,7 +207,7 @@ export class KernelMount {
       }
     }
     if (await isMounted(this.dir)) await runTool('/usr/bin/umount', ['-l', this.dir]);
-    liveMounts.delete(this.dir);
+    exitCleanup.mounts.delete(this.dir);
     return this.exitCode ?? null;
   }
 
