@@ -87,23 +87,10 @@ export const limits = {
   fuseDirtyBytesMax: 4 * 1024 * 1024,
   /** writeat requests one open FUSE file may have in flight at once. */
   fuseWritesInFlightMax: 4,
-  /** Read-ahead bytes all files open in the FUSE mount may hold together (one window per file). */
-  fuseReadAheadBytesMax: 32 * 1024 * 1024,
   /** Files the FUSE mount may have open at once; more open() calls fail with EMFILE. */
   fuseHandlesMax: 65536,
-  /** How long attributes learnt from a directory listing may answer getattr (at most 1 s). */
-  fuseAttrCacheTtlMs: 1000,
-  /** Attribute entries the FUSE mount caches from listings before it drops them all. */
-  fuseAttrCacheEntriesMax: 100_000,
-  /** Longest path component the FUSE mount accepts, in UTF-8 bytes (POSIX NAME_MAX). */
-  fuseComponentBytesMax: 255,
   /** How long one client call of the mount may retry through a leader change before EIO. */
   fuseRequestTimeoutMs: 60_000,
-  /**
-   * How long the kernel-facing side (fuse-native) waits for one FUSE operation before ETIMEDOUT: a
-   * backstop only, as each operation ends within fuseRequestTimeoutMs plus deadlineSlackMs itself.
-   */
-  fuseOperationTimeoutMs: 300_000,
   /**
    * How late past its timeout a client call or a FUSE operation may end: the latency of the timer
    * that ends it, nothing waits on purpose. Tests hold the code to it. A call that waited for a
@@ -139,12 +126,9 @@ export const limits = {
   snapshotChunkBytesMax: 1024 * 1024,
   /** InstallSnapshot chunks in flight to one follower: enough to keep a link busy, few enough not to crowd out other traffic. */
   snapshotChunksInflightMax: 4,
-  /** Largest snapshot file a node accepts from a leader (a forged size must not be believed); it is checked in memory. */
+  /**
+   * Largest snapshot of a stated length a node accepts from a leader (a forged size must not be
+   * believed). A state stream states none (0): its records and CRCs bound it as it arrives.
+   */
   snapshotBytesMax: 2 * 1024 * 1024 * 1024,
-  /** Bytes the state machine serializes per piece while a snapshot is written; the event loop runs between pieces. */
-  snapshotPieceBytesMax: 256 * 1024,
-  /** Snapshot bytes written between fsyncs while a snapshot is written, so no single fsync holds the disk long. */
-  snapshotSyncBytes: 4 * 1024 * 1024,
-  /** Older snapshot files kept open for followers still being sent one (files are deleted from disk at once). */
-  snapshotFilesOpenMax: 4,
 } as const;

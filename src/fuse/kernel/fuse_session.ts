@@ -228,7 +228,7 @@ export class FuseSession {
   /** Drops the kernel's cached lookup of `name` in directory `parent` (FUSE_NOTIFY_INVAL_ENTRY). */
   invalidateEntry(parent: number, name: Uint8Array | string): Promise<void> {
     const bytes = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
-    if (bytes.length === 0 || bytes.length > limits.fuseComponentBytesMax) {
+    if (bytes.length === 0 || bytes.length > limits.componentBytesMax) {
       return Promise.reject(new FuseOperationError(bytes.length === 0 ? 'EINVAL' : 'ENAMETOOLONG', 'invalidateEntry: bad name'));
     }
     return this.notify(NotifyCode.INVAL_ENTRY, encodeNotifyInvalEntry(parent, bytes, 0));
@@ -687,7 +687,7 @@ function notImplemented(): Promise<Reply> {
  * file system this session serves.
  */
 function checkedName(name: Uint8Array): Uint8Array {
-  if (name.length > limits.fuseComponentBytesMax) throw new FuseOperationError('ENAMETOOLONG', `a name of ${name.length} bytes`);
+  if (name.length > limits.componentBytesMax) throw new FuseOperationError('ENAMETOOLONG', `a name of ${name.length} bytes`);
   if (name.length === 0) throw new FuseOperationError('EINVAL', 'an empty name');
   return name;
 }
