@@ -556,10 +556,15 @@ export class TreeOps {
       const current = target?.version ?? 0;
       if (!Number.isSafeInteger(version) || version < 0) return invalid;
       if (current !== version) return { type: 'version_mismatch', currentVersion: current };
-      this.records.putXattr(moving.ino, expectAttr, null);
-      this.records.putInode({ ...moving, xattrBytes: moving.xattrBytes - utf8Length(expectAttr) - expected.length });
     }
-    if (mode === 'exchange') return this.exchange(source, destination, op);
+    // The condition is spent once the rename happens, and only then (a refused rename changes nothing).
+    const spendExpect = (): void => {
+      if (expected === undefined) return;
+      const node = this.current(moving);
+      this.records.putXattr(node.ino, expectAttr, null);
+      this.records.putInode({ ...node, xattrBytes: node.xattrBytes - utf8Length(expectAttr) - expected.length });
+    };
+    if (mode === 'exchange') return this.exchange(source, destination, op, spendExpect);
     if (target !== undefined && mode === 'noreplace') return exists;
     if (source.dir.ino === destination.dir.ino && source.name === destination.name) return done;
     // Two names of one node: rename(2) does nothing and succeeds.
@@ -573,6 +578,7 @@ export class TreeOps {
       if (destination.dir.ino !== source.dir.ino && !this.hasRoom(destination.dir, destination.name)) return tooLarge;
       if (moving.kind === 'dir' && destination.dir.ino !== source.dir.ino && destination.dir.nlink >= this.limits.linkCountMax) return tooManyLinks;
     }
+    spendExpect();
     // Out of the old place first (the directory may be the same one), then into the new.
     this.removeEntryOnly(source, moving, op);
     const into = this.current(destination.dir);
@@ -584,13 +590,14 @@ export class TreeOps {
   }
 
   /** RENAME_EXCHANGE: the two names swap the nodes they lead to; both must exist. */
-  private exchange(first: Place, second: Place, op: OpContext): FsResult {
+  private exchange(first: Place, second: Place, op: OpContext, beforeChange: () => void): FsResult {
     const a = first.node;
     const b = second.node;
     if (a === undefined || b === undefined || first.dirent === undefined || second.dirent === undefined) return notFound;
     if (a.ino === b.ino) return done;
     if (a.kind === 'dir' && this.isWithin(second.dir, a.ino)) return invalid;
     if (b.kind === 'dir' && this.isWithin(first.dir, b.ino)) return invalid;
+    beforeChange();
     this.records.putDirent(first.dir.ino, first.name, { ino: b.ino, kind: b.kind, cookie: first.dirent.cookie });
     this.records.putDirent(second.dir.ino, second.name, { ino: a.ino, kind: a.kind, cookie: second.dirent.cookie });
     this.records.putBacklink(a.ino, first.dir.ino, first.name, false);

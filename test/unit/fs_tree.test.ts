@@ -264,8 +264,18 @@ test('fs tree: user.fsraft.expect makes a rename a compare-and-swap of its targe
   await h.write('again', 'a');
   await expect('again', '0');
   t.equal((await h.rename('again', 'fresh')).type, 'version_mismatch', '0 and a target exists');
-  await expect('again', 'soon');
-  t.deepEqual(await h.rename('again', 'other'), error('invalid'), 'a value that is not a version');
+  await h.mkdir('adir');
+  await expect('again', '0');
+  t.deepEqual(await h.rename('again', 'adir/x'), { type: 'done' }, 'into a directory, no target: the condition holds');
+  await h.write('third', '3');
+  const adir = await h.stat('adir');
+  await expect('third', String(adir.type === 'stat' ? adir.stat.version : -1));
+  t.deepEqual(await h.rename('third', 'adir'), error('is_dir'), 'a rename refused for another reason');
+  const kept = await h.state.query({ op: 'getxattr', name: 'third', attr: 'user.fsraft.expect' }, h.stampMs);
+  t.equal(kept.type, 'bytes', '... keeps the condition: a refused rename changes nothing');
+  t.deepEqual(await h.rename('adir/x', 'other'), { type: 'done' }, 'spent: the condition went with the first rename');
+  await expect('third', 'soon');
+  t.deepEqual(await h.rename('third', 'other'), error('invalid'), 'a value that is not a version');
   t.end();
 });
 
