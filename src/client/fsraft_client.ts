@@ -10,7 +10,7 @@
  * reply, a backoff. One Deadline, set when the call starts, bounds every one of those waits.
  */
 import { randomInt } from 'node:crypto';
-import { timeOfMs, type ClientCommand, type ClientReply, type DirLine, type DiskStat, type FsErrorReplyType, type LegacyStat, type ReplyForm, type RequestId } from '../codec/client_protocol.js';
+import { timeOfMs, type ClientCommand, type ClientReply, type DirLine, type DiskStat, type FsErrorReplyType, type LegacyDirEntry, type LegacyStat, type ReplyForm, type RequestId } from '../codec/client_protocol.js';
 import { formatCommand } from '../codec/command_format.js';
 import type { FsCommand, FsNodeKind, FsNodeStat, FsSpecialKind, RenameMode, Timespec, XattrSetMode } from '../fs/types.js';
 import { systemClock } from '../clock/clock.js';
@@ -70,29 +70,7 @@ export interface FsraftFile {
   readonly exptimeSeconds: number;
 }
 
-export type { FsNodeKind, FsNodeStat };
-
-/** A node's attributes, as `stat` reports them (whole ms). */
-export interface FsStat {
-  readonly kind: FsNodeKind;
-  readonly version: number;
-  /** Bytes for a file, the target's length for a symlink, 0 for the others. */
-  readonly size: number;
-  /** Permission bits only (0..0o7777). */
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly atimeMs: number;
-  readonly mtimeMs: number;
-  readonly ctimeMs: number;
-  /** Seconds until the file expires (rounded up); 0 for never and for directories. */
-  readonly exptimeSeconds: number;
-}
-
-/** One entry of a directory listing: a single component name and its attributes. */
-export interface FsDirEntry extends FsStat {
-  readonly name: string;
-}
+export type { FsNodeKind, FsNodeStat, LegacyDirEntry, LegacyStat };
 
 /** The attributes setattr changes; an absent field is left as it is. */
 export interface FsSetattr {
@@ -247,16 +225,16 @@ export class FsraftClient {
   }
 
   /** The attributes of a file or directory ('/' is the root). */
-  async stat(name: string, options: CallOptions = {}): Promise<FsStat> {
+  async stat(name: string, options: CallOptions = {}): Promise<LegacyStat> {
     const reply = await this.query({ op: 'stat', name }, options);
-    if (reply.type === 'stat') return toStat(reply.stat);
+    if (reply.type === 'stat') return reply.stat;
     throw failure('stat', name, reply);
   }
 
   /** A directory's entries, sorted by name in UTF-8 byte order. */
-  async list(name: string, options: CallOptions = {}): Promise<FsDirEntry[]> {
+  async list(name: string, options: CallOptions = {}): Promise<LegacyDirEntry[]> {
     const reply = await this.query({ op: 'list', name }, options);
-    if (reply.type === 'list') return reply.entries.map((entry) => ({ name: entry.name, ...toStat(entry) }));
+    if (reply.type === 'list') return [...reply.entries];
     throw failure('list', name, reply);
   }
 
@@ -685,11 +663,6 @@ function unexpected(op: string, reply: ClientReply): ProtocolError {
 function failure(op: string, name: string, reply: ClientReply): FsraftFsError | ProtocolError {
   const errno = (errnoByReply as Partial<Record<string, FsErrorCode>>)[reply.type];
   return errno === undefined ? unexpected(op, reply) : new FsraftFsError(errno, `${op} ${name}: ${errno}`);
-}
-
-function toStat(stat: LegacyStat): FsStat {
-  const { kind, version, size, mode, uid, gid, atimeMs, mtimeMs, ctimeMs } = stat;
-  return { kind, version, size, mode, uid, gid, atimeMs, mtimeMs, ctimeMs, exptimeSeconds: stat.exptimeRemainingSeconds };
 }
 
 /** A bad argument would get ERR_CMD_ERR and a dropped connection; refuse it before sending. */

@@ -13,7 +13,7 @@
  */
 import type { DeadlineClock } from '../clock/clock.js';
 import { Deadline } from '../clock/deadline.js';
-import type { FsBackend } from './fs_backend.js';
+import type { CallOptions } from '../client/fsraft_client.js';
 import { callWithin, waitWithin } from './operation_deadline.js';
 
 /** Bounds of one file's buffer. */
@@ -65,7 +65,7 @@ export class OpenFile {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly backend: Pick<FsBackend, 'writeAt'>,
+    private readonly backend: { writeAt(name: string, offset: number, content: Uint8Array, options?: CallOptions): Promise<{ version: number }> },
     path: string,
     append: boolean,
     limits: OpenFileLimits,

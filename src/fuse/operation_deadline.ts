@@ -8,7 +8,7 @@
 import { FsraftUnavailableError } from '../client/errors.js';
 import type { Deadline } from '../clock/deadline.js';
 import { limits } from '../util/limits.js';
-import type { CallOptions } from './fs_backend.js';
+import type { CallOptions } from '../client/fsraft_client.js';
 
 /** The error of an operation that reached its deadline waiting for `what`. */
 export function timedOut(deadline: Deadline, what: string): FsraftUnavailableError {

@@ -196,7 +196,7 @@ test('tree commands: FsraftClient methods end to end, with FsraftFsError codes',
     const part = await client.readAt('lib/f', 8, 10);
     t.deepEqual({ version: part.version, content: text(part.content) }, { version: appended.version, content: '89AB' });
     const stat = await client.stat('lib/f');
-    t.deepEqual({ kind: stat.kind, size: stat.size, mode: stat.mode, version: stat.version, exptimeSeconds: stat.exptimeSeconds }, { kind: 'file', size: 12, mode: 0o644, version: appended.version, exptimeSeconds: 0 });
+    t.deepEqual({ kind: stat.kind, size: stat.size, mode: stat.mode, version: stat.version, exptimeRemainingSeconds: stat.exptimeRemainingSeconds }, { kind: 'file', size: 12, mode: 0o644, version: appended.version, exptimeRemainingSeconds: 0 });
     t.ok(stat.mtimeMs >= stat.atimeMs && stat.ctimeMs === stat.mtimeMs, 'times follow the stamps');
     const root = await client.stat('/');
     t.equal(root.kind, 'dir');

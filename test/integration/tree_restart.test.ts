@@ -6,7 +6,7 @@
 import test from 'tape';
 import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
 import { eventually } from '../../src/launch/local_cluster.js';
-import { FsraftClient, type FsDirEntry } from '../../src/client/fsraft_client.js';
+import { FsraftClient, type LegacyDirEntry } from '../../src/client/fsraft_client.js';
 
 const cluster = await fileCluster({ timing: { tickMs: 10, electionTimeoutTicks: 30, heartbeatIntervalTicks: 5 } });
 startTest(cluster);
@@ -16,10 +16,10 @@ const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 /** Every node below `name` with its attributes and content, as one comparable text. */
 async function dump(client: FsraftClient, name = '/'): Promise<string> {
   const lines: string[] = [];
-  const entries: FsDirEntry[] = await client.list(name);
+  const entries: LegacyDirEntry[] = await client.list(name);
   for (const entry of entries) {
     const path = name === '/' ? entry.name : `${name}/${entry.name}`;
-    const { exptimeSeconds: _ignored, ...stable } = entry;
+    const { exptimeRemainingSeconds: _ignored, ...stable } = entry;
     lines.push(JSON.stringify([path, stable]));
     if (entry.kind === 'dir') lines.push(await dump(client, path));
     else lines.push(Buffer.from((await client.readAt(path, 0, 1024 * 1024)).content).toString('base64'));
