@@ -90,11 +90,12 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
     // Recovery is a restart from disk: memory may be ahead of what was made durable.
     process.exit(1);
   };
+  const clock = new SystemClock();
   const node = new RaftNode({
     machine,
     storage,
     transport,
-    clock: new SystemClock(),
+    clock,
     state,
     stateOptions,
     host,
@@ -116,6 +117,7 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
     partialCommandTimeoutMs: config.timing.partialCommandTimeoutMs,
     diskStat: () => diskSpace.stat(),
     log,
+    clock,
   });
   await clients.listen();
   await node.start();

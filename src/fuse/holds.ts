@@ -10,7 +10,7 @@
  * every quarter of the cluster's hold lease; a mount that dies loses its holds when the lease
  * lapses, and the leader then frees the nodes only it held.
  */
-import type { DeadlineClock } from '../clock/clock.js';
+import type { Clock, DeadlineClock } from '../clock/clock.js';
 
 /** What the keeper needs of the cluster. */
 export interface HoldBackend {
@@ -33,7 +33,7 @@ export class HoldKeeper {
     private readonly backend: HoldBackend,
     /** This mount's holder id: random, one per mount process. */
     readonly holder: number,
-    clock: DeadlineClock & { every(intervalMs: number, callback: () => void): () => void },
+    clock: Clock & DeadlineClock,
     private readonly onError: (what: string, error: unknown) => void,
   ) {
     this.stopRenewing = clock.every(renewIntervalMs, () => {

@@ -5,6 +5,7 @@
  * connection is closed; nothing a client sends can disturb another client or the node.
  */
 import net from 'node:net';
+import type { DeadlineClock } from '../clock/clock.js';
 import { isLocalCommand, isQueryCommand, queryOf, type ClientCommand, type ClientLocalCommand, type DiskStat, type ParsedCommand } from '../codec/client_protocol.js';
 import { CommandParser } from '../codec/command_parser.js';
 import { formatReply, replyForQuery, replyForResult } from '../codec/reply_format.js';
@@ -36,6 +37,8 @@ export interface ClientServerOptions {
   /** This node's disk, for `statfs` (answered by every node about itself). */
   readonly diskStat?: () => Omit<DiskStat, 'inodes'>;
   readonly log: (line: string) => void;
+  /** The node's clock: the stall timers run on it. */
+  readonly clock: DeadlineClock;
 }
 
 /** One reply slot, filled when its command completes; replies leave in slot order. */
@@ -126,7 +129,7 @@ class ClientConnection {
   /** Settles when every read so far has completed: mutations wait for it. */
   private readsDone: Promise<void> = Promise.resolve();
   /** Armed while the parser holds part of a command; see partialCommandTimeoutMs. */
-  private stallTimer: NodeJS.Timeout | undefined;
+  private cancelStallTimer: (() => void) | undefined;
   /** The bytes last counted in `received` for this connection's commands still arriving. */
   private heldBytes = 0;
 
@@ -144,7 +147,7 @@ class ClientConnection {
     socket.on('drain', () => this.resumeIfRoom());
     socket.on('close', () => {
       this.closing = true;
-      clearTimeout(this.stallTimer);
+      this.cancelStallTimer?.();
       this.account();
       onClose();
     });
@@ -163,10 +166,10 @@ class ClientConnection {
 
   /** (Re)arms the stall timer while part of a command is buffered, and disarms it otherwise. */
   private watchStall(): void {
-    clearTimeout(this.stallTimer);
-    this.stallTimer = undefined;
+    this.cancelStallTimer?.();
+    this.cancelStallTimer = undefined;
     if (this.closing || !this.parser.holdsPartialCommand) return;
-    this.stallTimer = setTimeout(() => this.onStall(), this.options.partialCommandTimeoutMs);
+    this.cancelStallTimer = this.options.clock.after(this.options.partialCommandTimeoutMs, () => this.onStall());
   }
 
   private onStall(): void {

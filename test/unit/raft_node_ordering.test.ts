@@ -8,6 +8,7 @@
 import test from 'tape';
 import { encodeFsRequest, fsBatchFormat } from '../../src/codec/fs_request_codec.js';
 import type { Clock, DeadlineClock } from '../../src/clock/clock.js';
+import { systemClock } from '../../src/clock/clock.js';
 import { FsStateMachine } from '../../src/fs/fs_state_machine.js';
 import type { FsRequest } from '../../src/fs/types.js';
 import { EntryType, type LogEntry, type RaftMessage } from '../../src/raft/types.js';
@@ -384,6 +385,7 @@ async function serveClients(h: Harness, options: { contentBytesMax: number; part
     partialCommandTimeoutMs: options.partialCommandTimeoutMs ?? 30_000,
     ...(options.receiveBytesMax === undefined ? {} : { receiveBytesMax: options.receiveBytesMax }),
     log: () => undefined,
+    clock: systemClock,
   });
   await server.listen();
   return { server, address, submitted: () => submitted };
