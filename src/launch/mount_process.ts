@@ -173,6 +173,15 @@ export class MountProcess {
     return this.exited;
   }
 
+  /**
+   * Closes this end of the process's stdout and stderr, as a reader that went away would (a
+   * closed terminal, `| head -1`); its later lines are lost, so output() stops growing.
+   */
+  closeOutput(): void {
+    this.child.stdout?.destroy();
+    this.child.stderr?.destroy();
+  }
+
   /** Resident memory of the mount process in KiB (from /proc). */
   async rssKib(): Promise<number> {
     const status = await readFile(`/proc/${this.child.pid}/status`, 'utf8');

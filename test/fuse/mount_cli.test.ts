@@ -143,3 +143,21 @@ for (const way of ways) {
     }
   });
 }
+
+test('fsraft-mount: with nobody reading its output any more, SIGTERM still unmounts and exits 0', { timeout: 60_000 }, async (t) => {
+  const way = ways.find((candidate) => candidate.unavailable === null);
+  if (way === undefined) return t.skip('no way to mount here');
+  if (!(await available(t, way))) return;
+  const restoreDevice = await fuseDeviceForUsers(t, way);
+  const dir = await ownedBy(way, await tempMountpoint());
+  const mount = await mountAs(way, dir, nowhere);
+  try {
+    mount.closeOutput();
+    process.kill(mount.pid as number, 'SIGTERM');
+    t.equal(await mount.waitExit(), 0, `${way.name}: exit code 0, though its "unmounting" line met a closed pipe (EPIPE)`);
+    t.notOk(await isMounted(dir), 'unmounted');
+  } finally {
+    await mount.stopAndRemove();
+    await restoreDevice();
+  }
+});
