@@ -159,4 +159,9 @@ async function main(): Promise<void> {
   process.stdout.write(`fsraft-mount: mounted ${target.label} at ${mountpoint}\n`);
 }
 
+// A reader that went away (`fsraft-mount mnt | head -1`, a closed terminal) must not turn the
+// next line written into an uncaught EPIPE: the process would die on SIGTERM before unmounting,
+// leaving a dead mount ("Transport endpoint is not connected") behind. Lines nobody reads are lost.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
 main().catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)));

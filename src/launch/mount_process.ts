@@ -5,6 +5,7 @@
  * lazy `umount -l` if it does not go, and a last-resort cleanup when the test process exits.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -71,10 +72,33 @@ export interface ToolResult {
   readonly stderr: string;
 }
 
+/** A user other than the caller's, as setpriv(1) takes it. */
+export interface RunAs {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** How to start a child: as another user (root only) and with another environment. */
+export interface ChildOptions {
+  /** Run as this user: through `setpriv --reuid --regid --clear-groups`, which needs root. */
+  readonly asUser?: RunAs;
+  /** The child's whole environment (the caller's by default). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** The file and arguments that run `file args` as `options.asUser` (unchanged without it). */
+export function commandAs(file: string, args: readonly string[], options: ChildOptions): [string, string[]] {
+  if (options.asUser === undefined) return [file, [...args]];
+  const { uid, gid } = options.asUser;
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((candidate) => existsSync(candidate)) ?? 'setpriv';
+  return [setpriv, [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', file, ...args]];
+}
+
 /** Runs a program to completion (asynchronously, so a mount in this process could still answer). */
-export function runTool(file: string, args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<ToolResult> {
+export function runTool(file: string, args: readonly string[], options: { cwd?: string; timeoutMs?: number } & ChildOptions = {}): Promise<ToolResult> {
+  const [command, commandArgs] = commandAs(file, args, options);
   return new Promise((resolve) => {
-    execFile(file, args, { cwd: options.cwd, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(command, commandArgs, { cwd: options.cwd, env: options.env, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
@@ -112,11 +136,13 @@ export class MountProcess {
   }
 
   /**
-   * Spawns `fsraft-mount <dir> ...args`. With `waitReady` (default) resolves once it printed its
-   * readiness line, and rejects with its output if it exits first or is late.
+   * Spawns `fsraft-mount <dir> ...args`, as `asUser` (who must be allowed to mount on `dir`) and
+   * with `env` if given. With `waitReady` (default) resolves once it printed its readiness line,
+   * and rejects with its output if it exits first or is late.
    */
-  static async start(dir: string, args: readonly string[], options: { waitReady?: boolean; readyTimeoutMs?: number } = {}): Promise<MountProcess> {
-    const child = spawn(process.execPath, [mountBin, dir, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  static async start(dir: string, args: readonly string[], options: { waitReady?: boolean; readyTimeoutMs?: number } & ChildOptions = {}): Promise<MountProcess> {
+    const [command, commandArgs] = commandAs(process.execPath, [mountBin, dir, ...args], options);
+    const child = spawn(command, commandArgs, { cwd: repoRoot, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     exitCleanup.track(child.pid, dir);
     const mount = new MountProcess(dir, child);
     if (options.waitReady === false) return mount;
@@ -145,6 +171,15 @@ export class MountProcess {
   /** Resolves with the exit code once the process has ended. */
   waitExit(): Promise<number | null> {
     return this.exited;
+  }
+
+  /**
+   * Closes this end of the process's stdout and stderr, as a reader that went away would (a
+   * closed terminal, `| head -1`); its later lines are lost, so output() stops growing.
+   */
+  closeOutput(): void {
+    this.child.stdout?.destroy();
+    this.child.stderr?.destroy();
   }
 
   /** Resident memory of the mount process in KiB (from /proc). */

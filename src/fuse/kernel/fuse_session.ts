@@ -103,9 +103,13 @@ export interface FuseNegotiated {
   readonly maxReadahead: number;
 }
 
-/** The first fusermount3 or fusermount on PATH, or null. */
-export function findFusermount(): string | null {
-  const directories = (process.env['PATH'] ?? '').split(':').filter((directory) => directory !== '');
+/**
+ * The first fusermount3 or fusermount on `searchPath` (PATH by default), or null. PATH is the
+ * only place looked at, so a PATH without them makes a root mount behave as on a machine without
+ * the fuse3 package (the tests run fsraft-mount that way).
+ */
+export function findFusermount(searchPath: string = process.env['PATH'] ?? ''): string | null {
+  const directories = searchPath.split(':').filter((directory) => directory !== '');
   for (const program of ['fusermount3', 'fusermount']) {
     for (const directory of directories) {
       const candidate = `${directory}/${program}`;
