@@ -82,7 +82,8 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
     peers: new Map(config.nodes.map((node) => [node.id, node.raftAddress])),
     onError: (error) => log(`[n${id}] transport: ${error.message}`),
   });
-  const diskSpace = new DiskSpaceMonitor({ dirs: [self.logDir, self.stateDir], reserveBytes: config.diskReserveBytes, log: (line) => log(`[n${id}] ${line}`) });
+  const clock = new SystemClock();
+  const diskSpace = new DiskSpaceMonitor({ dirs: [self.logDir, self.stateDir], reserveBytes: config.diskReserveBytes, clock, log: (line) => log(`[n${id}] ${line}`) });
   await diskSpace.start();
   let shuttingDown = false;
   const fatal = (error: Error): void => {
@@ -90,7 +91,6 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
     // Recovery is a restart from disk: memory may be ahead of what was made durable.
     process.exit(1);
   };
-  const clock = new SystemClock();
   const node = new RaftNode({
     machine,
     storage,

@@ -10,8 +10,9 @@
  * Other first bytes are reserved.
  *
  * Compaction: the snapshot record and the deletion of the entries it covers are one batch, so
- * the stored log always starts right after the recorded base. The record is the commit point
- * of a snapshot: a snapshot file it does not name is a leftover (see snapshot_store.ts).
+ * the stored log always starts right after the recorded base. The snapshot itself is the node's
+ * file-system state (state_directory.ts: the state CURRENT names); the record only says how far
+ * the log was compacted and may lag that state by one sync point (server/startup.ts).
  *
  * Durability: every write() is ONE LevelDB batch written with `sync: true` (fdatasync of the
  * LevelDB log before the promise resolves), so a crash leaves either all or none of a batch:
