@@ -5,6 +5,7 @@
 import { assert } from '../util/assert.js';
 import type { RaftState } from './raft_state.js';
 import type { RaftAction } from './types.js';
+import { indexPlus } from '../util/types.js';
 
 /** Assembles this step's actions in phase order: persist, send, apply, notify. */
 export function collectActions(raft: RaftState): RaftAction[] {
@@ -30,7 +31,7 @@ function collectApply(raft: RaftState, actions: RaftAction[]): void {
     raft.restored = null;
   }
   if (raft.commitIndex <= raft.appliedIndex) return;
-  actions.push({ type: 'Apply', entries: raft.log.slice(raft.appliedIndex + 1, raft.commitIndex) });
+  actions.push({ type: 'Apply', entries: raft.log.slice(indexPlus(raft.appliedIndex, 1), raft.commitIndex) });
   raft.appliedIndex = raft.commitIndex;
 }
 

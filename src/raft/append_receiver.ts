@@ -3,7 +3,7 @@
  * consistency check, appending or replacing entries, and advancing commitIndex.
  */
 import { assert } from '../util/assert.js';
-import type { LogIndex } from '../util/types.js';
+import { indexPlus, indexZero, maxOf, minOf, type LogIndex } from '../util/types.js';
 import { appendEntries, truncateAndAppend } from './durability.js';
 import { followLeader } from './election.js';
 import type { RaftState } from './raft_state.js';
@@ -14,23 +14,23 @@ export function onAppendEntries(raft: RaftState, received: AppendEntries): void 
   if (received.term < raft.currentTerm) {
     // A deposed leader learns the new term from this answer and steps down (§5.1). The
     // conflictIndex 0 marks it as a term-only answer (a real rejection's hint is always >= 1).
-    sendAppendResponse(raft, received, false, 0, 0);
+    sendAppendResponse(raft, received, false, indexZero, indexZero);
     return;
   }
   followLeader(raft, received.from);
   const request = skipCompacted(raft, received);
   const conflictIndex = findConsistencyFailure(raft, request);
-  if (conflictIndex !== 0) {
-    sendAppendResponse(raft, request, false, 0, conflictIndex);
+  if (conflictIndex !== indexZero) {
+    sendAppendResponse(raft, request, false, indexZero, conflictIndex);
     return;
   }
   appendFromLeader(raft, request);
-  const lastNewIndex = request.prevLogIndex + request.entries.length;
+  const lastNewIndex = indexPlus(request.prevLogIndex, request.entries.length);
   // Figure 2: commitIndex = min(leaderCommit, index of last new entry). Capping at what this
   // request proved matches keeps a follower from committing a stale suffix it has not replaced.
-  const commitIndex = Math.min(request.leaderCommit, lastNewIndex);
+  const commitIndex = minOf(request.leaderCommit, lastNewIndex);
   if (commitIndex > raft.commitIndex) raft.commitIndex = commitIndex;
-  sendAppendResponse(raft, request, true, lastNewIndex, 0);
+  sendAppendResponse(raft, request, true, lastNewIndex, indexZero);
 }
 
 /**
@@ -50,11 +50,11 @@ function skipCompacted(raft: RaftState, request: AppendEntries): AppendEntries {
  * should probe next (§5.3 optimization): past our last entry, or the start of the conflicting term.
  */
 function findConsistencyFailure(raft: RaftState, request: AppendEntries): LogIndex {
-  if (request.prevLogIndex > raft.log.lastIndex) return raft.log.lastIndex + 1;
-  if (raft.log.termAt(request.prevLogIndex) === request.prevLogTerm) return 0;
+  if (request.prevLogIndex > raft.log.lastIndex) return indexPlus(raft.log.lastIndex, 1);
+  if (raft.log.termAt(request.prevLogIndex) === request.prevLogTerm) return indexZero;
   // Committed entries are in every later leader's log (§5.4 Leader Completeness), so they cannot conflict.
   assert(request.prevLogIndex > raft.commitIndex, `conflict at committed index ${request.prevLogIndex}`);
-  return Math.max(raft.log.firstIndexOfTermAt(request.prevLogIndex), raft.commitIndex + 1);
+  return maxOf(raft.log.firstIndexOfTermAt(request.prevLogIndex), indexPlus(raft.commitIndex, 1));
 }
 
 /**

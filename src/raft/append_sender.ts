@@ -4,7 +4,7 @@
  * needs were compacted (Raft §7).
  */
 import { assert } from '../util/assert.js';
-import type { LogIndex, NodeId } from '../util/types.js';
+import { indexPlus, maxOf, type LogIndex, type NodeId } from '../util/types.js';
 import { sendChunks } from './snapshot_sender.js';
 import type { Progress } from './progress.js';
 import type { RaftState } from './raft_state.js';
@@ -32,8 +32,8 @@ export function sendAppends(raft: RaftState, peer: NodeId, progress: Progress): 
   while (!progress.isPaused(raft.options.inflightAppendsMax)) {
     if (progress.state === 'replicate' && progress.nextIndex > raft.log.lastIndex) return;
     const entries = raft.log.batchFrom(progress.nextIndex, raft.options.appendEntriesMax, raft.options.appendBytesMax);
-    sendAppend(raft, peer, progress.nextIndex - 1, entries);
-    progress.sent(progress.nextIndex - 1 + entries.length, raft.nowTick);
+    sendAppend(raft, peer, indexPlus(progress.nextIndex, -1), entries);
+    progress.sent(indexPlus(progress.nextIndex, entries.length - 1), raft.nowTick);
   }
 }
 
@@ -44,7 +44,7 @@ export function sendAppends(raft: RaftState, peer: NodeId, progress: Progress): 
  */
 export function broadcastHeartbeats(raft: RaftState): void {
   for (const [peer, progress] of raft.progress) {
-    if (progress.isStalled(raft.nowTick, raft.options.electionTimeoutTicks)) progress.becomeProbe(progress.matchIndex + 1);
+    if (progress.isStalled(raft.nowTick, raft.options.electionTimeoutTicks)) progress.becomeProbe(indexPlus(progress.matchIndex, 1));
     sendHeartbeat(raft, peer, progress);
     if (progress.chunksStalled(raft.nowTick, raft.options.snapshotRetransmitTicks)) {
       // A chunk (or its answer) was lost: send again from the oldest unanswered byte.
@@ -60,19 +60,19 @@ export function broadcastHeartbeats(raft: RaftState): void {
 export function sendHeartbeat(raft: RaftState, peer: NodeId, progress: Progress): void {
   if (progress.state === 'replicate') {
     // Anchored at the base if matchIndex was compacted meanwhile: a rejection moves it to probe and on to a snapshot.
-    sendAppend(raft, peer, Math.max(progress.matchIndex, raft.log.baseIndex), []);
+    sendAppend(raft, peer, maxOf(progress.matchIndex, raft.log.baseIndex), []);
     return;
   }
   if (progress.state === 'snapshot') {
     // Keeps the follower from campaigning while the snapshot streams, and carries read rounds.
-    sendAppend(raft, peer, Math.max(progress.matchIndex, raft.log.baseIndex), []);
+    sendAppend(raft, peer, maxOf(progress.matchIndex, raft.log.baseIndex), []);
     return;
   }
   if (progress.nextIndex - 1 < raft.log.baseIndex) {
     sendAppends(raft, peer, progress);
     return;
   }
-  sendAppend(raft, peer, progress.nextIndex - 1, []);
+  sendAppend(raft, peer, indexPlus(progress.nextIndex, -1), []);
   progress.probeSent = true;
 }
 

@@ -3,15 +3,15 @@
  * in-memory log is mirrored by a `PersistEntries` action, and a `Persisted` event counts only for
  * a write that still holds the entry in the log (see `persistBarrier`).
  */
-import type { LogIndex, Term } from '../util/types.js';
+import { indexPlus, indexZero, maxOf, minOf, type LogIndex, type Term } from '../util/types.js';
 import type { RaftState } from './raft_state.js';
 import { EntryType, type LogEntry } from './types.js';
 
 /** Appends entries of the current term holding `payloads`, one each, after the last entry. */
 export function appendAsLeader(raft: RaftState, type: EntryType, payloads: readonly Uint8Array[]): void {
-  const first = raft.log.lastIndex + 1;
+  const first = indexPlus(raft.log.lastIndex, 1);
   const term = raft.currentTerm;
-  appendEntries(raft, payloads.map((data, offset) => ({ index: first + offset, term, type, data })));
+  appendEntries(raft, payloads.map((data, offset) => ({ index: indexPlus(first, offset), term, type, data })));
 }
 
 /** Appends entries that follow the last one, and asks the driver to store them. */
@@ -25,7 +25,7 @@ export function appendEntries(raft: RaftState, entries: readonly LogEntry[]): vo
 export function truncateAndAppend(raft: RaftState, truncateFrom: LogIndex, entries: readonly LogEntry[]): void {
   raft.log.truncateFrom(truncateFrom);
   raft.log.append(entries);
-  discardedAfter(raft, truncateFrom - 1);
+  discardedAfter(raft, indexPlus(truncateFrom, -1));
   notePersist(raft, entries);
   raft.persistActions.push({ type: 'PersistEntries', truncateFrom, entries });
 }
@@ -33,8 +33,8 @@ export function truncateAndAppend(raft: RaftState, truncateFrom: LogIndex, entri
 function notePersist(raft: RaftState, entries: readonly LogEntry[]): void {
   const last = entries[entries.length - 1];
   if (last === undefined) return;
-  raft.writtenIndexMax = Math.max(raft.writtenIndexMax, last.index);
-  raft.writtenTermMax = Math.max(raft.writtenTermMax, last.term);
+  raft.writtenIndexMax = maxOf(raft.writtenIndexMax, last.index);
+  raft.writtenTermMax = maxOf(raft.writtenTermMax, last.term);
 }
 
 /**
@@ -45,7 +45,7 @@ function notePersist(raft: RaftState, entries: readonly LogEntry[]): void {
  */
 export function discardedAfter(raft: RaftState, lastKeptIndex: LogIndex): void {
   raft.persistBarrier = { index: raft.writtenIndexMax, term: raft.writtenTermMax };
-  raft.persistedIndex = Math.min(raft.persistedIndex, lastKeptIndex);
+  raft.persistedIndex = minOf(raft.persistedIndex, lastKeptIndex);
 }
 
 /**
@@ -54,10 +54,10 @@ export function discardedAfter(raft: RaftState, lastKeptIndex: LogIndex): void {
  * report that does not count (the entry is gone, or the write is older than a truncation).
  */
 export function acceptPersisted(raft: RaftState, index: LogIndex, term: Term): boolean {
-  if (index === 0 || !raft.log.matches(index, term)) return false;
+  if (index === indexZero || !raft.log.matches(index, term)) return false;
   const barrier = raft.persistBarrier;
   if (barrier !== null && index <= barrier.index && term <= barrier.term) return false;
   raft.persistBarrier = null;
-  raft.persistedIndex = Math.max(raft.persistedIndex, index);
+  raft.persistedIndex = maxOf(raft.persistedIndex, index);
   return true;
 }

@@ -4,7 +4,7 @@
  * ticks and the election timeout is drawn from the injected Random, so a simulation replays.
  */
 import { assert } from '../util/assert.js';
-import type { NodeId, Term } from '../util/types.js';
+import { indexPlus, nextTerm, noNode, type NodeId, type Term } from '../util/types.js';
 import { broadcastAppends, broadcastHeartbeats } from './append_sender.js';
 import { appendAsLeader } from './durability.js';
 import { failReads } from './read_index.js';
@@ -31,7 +31,7 @@ function tickLeader(raft: RaftState): void {
     // Check-quorum (thesis §6.2): a leader cut off from a majority steps down instead of
     // serving reads from a stale state and holding clients until a partition heals.
     if (!takeActiveQuorum(raft)) {
-      becomeFollower(raft, raft.currentTerm, 0);
+      becomeFollower(raft, raft.currentTerm, noNode);
       return;
     }
   }
@@ -66,7 +66,7 @@ export function resetElectionTimer(raft: RaftState): void {
  */
 function inLease(raft: RaftState): boolean {
   if (raft.role === 'leader') return true;
-  return raft.role === 'follower' && raft.leaderId !== 0 && raft.leaderSilentTicks < raft.options.electionTimeoutTicks;
+  return raft.role === 'follower' && raft.leaderId !== noNode && raft.leaderSilentTicks < raft.options.electionTimeoutTicks;
 }
 
 /** Adopts `term` (forgetting the vote if it is new) and follows `leaderId` (0: unknown). */
@@ -74,7 +74,7 @@ export function becomeFollower(raft: RaftState, term: Term, leaderId: NodeId): v
   assert(term >= raft.currentTerm, `becomeFollower to older term ${term} < ${raft.currentTerm}`);
   if (term > raft.currentTerm) {
     raft.currentTerm = term;
-    raft.votedFor = 0;
+    raft.votedFor = noNode;
   }
   if (raft.role === 'leader') stopLeading(raft, leaderId);
   raft.role = 'follower';
@@ -94,22 +94,22 @@ function stopLeading(raft: RaftState, leaderId: NodeId): void {
  */
 function startPreVote(raft: RaftState): void {
   raft.role = 'precandidate';
-  raft.leaderId = 0;
+  raft.leaderId = noNode;
   raft.votes = new Map([[raft.id, true]]);
   resetElectionTimer(raft);
   if (raft.quorum === 1) {
     startElection(raft);
     return;
   }
-  broadcastVoteRequests(raft, raft.currentTerm + 1, true);
+  broadcastVoteRequests(raft, nextTerm(raft.currentTerm), true);
 }
 
 /** Raft §5.2: increment currentTerm, vote for self, request votes from every other member. */
 function startElection(raft: RaftState): void {
-  raft.currentTerm++;
+  raft.currentTerm = nextTerm(raft.currentTerm);
   raft.votedFor = raft.id;
   raft.role = 'candidate';
-  raft.leaderId = 0;
+  raft.leaderId = noNode;
   raft.votes = new Map([[raft.id, true]]);
   resetElectionTimer(raft);
   if (raft.quorum === 1) {
@@ -143,7 +143,7 @@ function becomeLeader(raft: RaftState): void {
   raft.votes.clear();
   // A leader holds every committed entry (§5.4); a snapshot half received is of no use to it.
   raft.incoming = null;
-  raft.progress = new Map(raft.peers.map((peer) => [peer, new Progress(raft.log.lastIndex + 1)]));
+  raft.progress = new Map(raft.peers.map((peer) => [peer, new Progress(indexPlus(raft.log.lastIndex, 1))]));
   raft.round = 0;
   raft.confirmedRound = 0;
   raft.heartbeatElapsedTicks = 0;
@@ -159,15 +159,15 @@ export function onRequestVote(raft: RaftState, request: RequestVote): void {
     answerPreVote(raft, request);
     return;
   }
-  if (request.term > raft.currentTerm) becomeFollower(raft, request.term, 0);
+  if (request.term > raft.currentTerm) becomeFollower(raft, request.term, noNode);
   const grant =
     request.term === raft.currentTerm &&
-    (raft.votedFor === 0 || raft.votedFor === request.from) &&
+    (raft.votedFor === noNode || raft.votedFor === request.from) &&
     raft.log.isUpToDate(request.lastLogIndex, request.lastLogTerm);
   if (grant) {
     // Raft §5.2: at most one vote per term; votedFor reaches disk before the answer (ORDERING RULE).
     raft.votedFor = request.from;
-    if (raft.role !== 'follower') becomeFollower(raft, raft.currentTerm, 0);
+    if (raft.role !== 'follower') becomeFollower(raft, raft.currentTerm, noNode);
     resetElectionTimer(raft);
   }
   sendVoteResponse(raft, request, raft.currentTerm, grant);
@@ -197,7 +197,7 @@ export function onRequestVoteResponse(raft: RaftState, response: RequestVoteResp
     if (raft.role === 'precandidate') startElection(raft);
     else becomeLeader(raft);
   } else if (rejected >= raft.quorum) {
-    becomeFollower(raft, raft.currentTerm, 0);
+    becomeFollower(raft, raft.currentTerm, noNode);
   }
 }
 
@@ -205,13 +205,13 @@ export function onRequestVoteResponse(raft: RaftState, response: RequestVoteResp
 function isCurrentVoteResponse(raft: RaftState, response: RequestVoteResponse): boolean {
   if (!response.preVote) return raft.role === 'candidate' && response.term === raft.currentTerm;
   if (raft.role !== 'precandidate') return false;
-  return response.term === (response.voteGranted ? raft.currentTerm + 1 : raft.currentTerm);
+  return response.term === (response.voteGranted ? nextTerm(raft.currentTerm) : raft.currentTerm);
 }
 
 /** Raft §5.2: a message from the leader of currentTerm makes this node its follower and resets the election timer. */
 export function followLeader(raft: RaftState, leaderId: NodeId): void {
   assert(raft.role !== 'leader', `two leaders in term ${raft.currentTerm}: ${raft.id} and ${leaderId}`);
-  assert(raft.leaderId === 0 || raft.leaderId === leaderId, `two leaders in term ${raft.currentTerm}`);
+  assert(raft.leaderId === noNode || raft.leaderId === leaderId, `two leaders in term ${raft.currentTerm}`);
   if (raft.role !== 'follower' || raft.leaderId !== leaderId) becomeFollower(raft, raft.currentTerm, leaderId);
   resetElectionTimer(raft);
   raft.leaderSilentTicks = 0;

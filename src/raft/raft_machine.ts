@@ -20,7 +20,7 @@
  */
 import { assert, unreachable } from '../util/assert.js';
 import type { Random } from '../util/prng.js';
-import type { LogIndex, NodeId, Term } from '../util/types.js';
+import { indexPlus, noNode, type LogIndex, type NodeId, type Term } from '../util/types.js';
 import { collectActions } from './actions.js';
 import { onAppendEntries } from './append_receiver.js';
 import { broadcastAppends } from './append_sender.js';
@@ -168,7 +168,7 @@ function onReceive(raft: RaftState, message: RaftMessage): void {
   const grantedPreVote = message.type === 'RequestVoteResponse' && message.preVote && message.voteGranted;
   if (message.term > raft.currentTerm && !grantedPreVote) {
     const fromLeader = message.type === 'AppendEntries' || message.type === 'InstallSnapshot';
-    becomeFollower(raft, message.term, fromLeader ? message.from : 0);
+    becomeFollower(raft, message.term, fromLeader ? message.from : noNode);
   }
   switch (message.type) {
     case 'AppendEntries':
@@ -203,7 +203,7 @@ function onPropose(raft: RaftState, commands: readonly Uint8Array[]): void {
     raft.notice({ type: 'ProposeRejected', leaderId: raft.id, reason: 'overloaded' });
     return;
   }
-  const firstIndex = raft.log.lastIndex + 1;
+  const firstIndex = indexPlus(raft.log.lastIndex, 1);
   appendAsLeader(raft, EntryType.Command, commands);
   raft.notice({ type: 'Proposed', firstIndex, term: raft.currentTerm, count: commands.length });
   // Replicate now rather than at the next heartbeat: a write's latency is one round trip.

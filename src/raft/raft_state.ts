@@ -10,7 +10,7 @@
  */
 import { assert } from '../util/assert.js';
 import type { Random } from '../util/prng.js';
-import type { LogIndex, NodeId, Term } from '../util/types.js';
+import { indexZero, noNode, type LogIndex, type NodeId, type Term } from '../util/types.js';
 import type { Progress } from './progress.js';
 import { RaftLog } from './raft_log.js';
 import { ReadIndexQueue } from './read_index.js';
@@ -49,14 +49,14 @@ export class RaftState {
   votedFor: NodeId;
   role: Role = 'follower';
   /** The leader of currentTerm as far as this node knows; 0 when unknown. */
-  leaderId: NodeId = 0;
+  leaderId: NodeId = noNode;
   /** Highest index known to be committed (Raft Figure 2). */
-  commitIndex: LogIndex = 0;
+  commitIndex: LogIndex = indexZero;
   /**
    * Highest index handed to the driver in an `Apply` or `RestoreSnapshot`; a restarted node
    * starts from its snapshot's index and re-applies the log after it.
    */
-  appliedIndex: LogIndex = 0;
+  appliedIndex: LogIndex = indexZero;
   /** The latest durable snapshot of this node (taken here or installed from a leader). */
   snapshot: SnapshotMeta | null;
   /** The snapshot being received from a leader, if any. */
@@ -118,11 +118,11 @@ export class RaftState {
     this.snapshot = initial.snapshot ?? null;
     validateInitialSnapshot(this.log, this.snapshot);
     // The state machine starts from the snapshot, so everything in it is committed and applied.
-    this.commitIndex = this.snapshot?.index ?? 0;
+    this.commitIndex = this.snapshot?.index ?? indexZero;
     this.appliedIndex = this.commitIndex;
     this.currentTerm = initial.hardState.currentTerm;
     this.votedFor = initial.hardState.votedFor;
-    assert(this.votedFor === 0 || options.members.includes(this.votedFor), `votedFor ${this.votedFor} is not a member`);
+    assert(this.votedFor === noNode || options.members.includes(this.votedFor), `votedFor ${this.votedFor} is not a member`);
     assert(this.log.lastTerm <= this.currentTerm, `log term ${this.log.lastTerm} above currentTerm ${this.currentTerm}`);
     this.persistedHardState = initial.hardState;
     // Entries loaded from storage are durable by definition.
@@ -151,7 +151,7 @@ export class RaftState {
 /** A loaded snapshot must sit between the log's base and its last entry, and match its term. */
 function validateInitialSnapshot(log: RaftLog, snapshot: SnapshotMeta | null): void {
   if (snapshot === null) {
-    assert(log.baseIndex === 0, `log compacted to ${log.baseIndex} without a snapshot`);
+    assert(log.baseIndex === indexZero, `log compacted to ${log.baseIndex} without a snapshot`);
     return;
   }
   assert(snapshot.index >= log.baseIndex && snapshot.index <= log.lastIndex, `snapshot at ${snapshot.index} outside the log ${log.baseIndex}..${log.lastIndex}`);

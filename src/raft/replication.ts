@@ -4,7 +4,7 @@
  * majority durably holds an entry of the current term.
  */
 import { assert } from '../util/assert.js';
-import type { LogIndex, NodeId, Term } from '../util/types.js';
+import { indexPlus, indexZero, minOf, type LogIndex, type NodeId, type Term } from '../util/types.js';
 import { sendAppends } from './append_sender.js';
 import { acceptPersisted } from './durability.js';
 import { confirmRounds, registerReads } from './read_index.js';
@@ -22,7 +22,7 @@ export function onAppendEntriesResponse(raft: RaftState, response: AppendEntries
   // A term-only rejection answers a request from an older term: the responder's currentTerm
   // can equal ours, but its round belongs to our previous leadership. Counting it would
   // confirm a ReadIndex round of this term that no follower answered (thesis §6.4).
-  if (!response.success && response.conflictIndex === 0) return;
+  if (!response.success && response.conflictIndex === indexZero) return;
   const progress = raft.progress.get(response.from)!;
   assert(response.round <= raft.round, `round ${response.round} echoed, only ${raft.round} started`);
   progress.recentActive = true;
@@ -53,12 +53,12 @@ function onAppendRejected(raft: RaftState, peer: NodeId, progress: Progress, con
   if (conflictIndex <= progress.matchIndex) {
     progress.lowRejections++;
     if (progress.lowRejections < lostLogRejectionsMin) return;
-    progress.matchIndex = conflictIndex - 1;
+    progress.matchIndex = indexPlus(conflictIndex, -1);
   }
   progress.lowRejections = 0;
   // While a snapshot streams, the heartbeats' rejections only say what we know already.
   if (progress.state === 'snapshot') return;
-  progress.becomeProbe(Math.min(conflictIndex, raft.log.lastIndex + 1));
+  progress.becomeProbe(minOf(conflictIndex, indexPlus(raft.log.lastIndex, 1)));
   sendAppends(raft, peer, progress);
 }
 

@@ -9,7 +9,7 @@ import { RaftMachine } from '../../src/raft/raft_machine.js';
 import type { HardState, LogBase, LogEntry, RaftAction, RaftEvent, RaftInitialState, RaftOptions, SnapshotMeta } from '../../src/raft/types.js';
 import { isCompactOp, type LogOp } from '../../src/storage/raft_storage.js';
 import type { Random } from '../../src/util/prng.js';
-import type { LogIndex, NodeId, Term } from '../../src/util/types.js';
+import { indexPlus, indexZero, noNode, termZero, type LogIndex, type NodeId, type Term } from '../../src/util/types.js';
 
 /** A snapshot file: the simulated state machine (a digest of the applied entries) at meta.index, as bytes. */
 export interface SimSnapshotFile {
@@ -81,15 +81,15 @@ export function encodeSimSnapshot(meta: { index: LogIndex; term: Term }, digest:
 
 /** Stable storage: only completed writes reach it. Snapshot files are durable once written or promoted. */
 export class SimDisk {
-  hardState: HardState = { currentTerm: 0, votedFor: 0 };
-  base: LogBase = { index: 0, term: 0 };
+  hardState: HardState = { currentTerm: termZero, votedFor: noNode };
+  base: LogBase = { index: indexZero, term: termZero };
   /** Entries after base. */
   entries: LogEntry[] = [];
   snapshot: SnapshotMeta | null = null;
   readonly files = new Map<LogIndex, SimSnapshotFile>();
 
   get lastIndex(): LogIndex {
-    return this.base.index + this.entries.length;
+    return indexPlus(this.base.index, this.entries.length);
   }
 
   write(hardState: HardState | undefined, ops: readonly LogOp[]): void {
@@ -160,7 +160,7 @@ export class SimNode {
   /** When a crashed node comes back. */
   restartTick = 0;
   /** The index of the last entry this incarnation's state machine holds (from its snapshot, or applied). */
-  appliedCount = 0;
+  appliedCount: LogIndex = indexZero;
   /** The state machine: a digest of every entry up to appliedCount. */
   digest = 0;
   /** commitIndex after the previous step of this incarnation. */
@@ -207,7 +207,7 @@ export class SimNode {
     this.machine = new RaftMachine(options, this.disk.load(), random);
     this.incarnation++;
     const snapshot = this.disk.snapshot;
-    this.appliedCount = snapshot?.index ?? 0;
+    this.appliedCount = snapshot?.index ?? indexZero;
     this.digest = snapshot === null ? 0 : this.disk.files.get(snapshot.index)!.digest;
     this.lastCommitIndex = this.machine.commitIndex;
     // Leftovers of a crash: only the file the record names counts.
