@@ -10,7 +10,7 @@
  * reply, a backoff. One Deadline, set when the call starts, bounds every one of those waits.
  */
 import { randomInt } from 'node:crypto';
-import { timeOfMs, type ClientCommand, type ClientReply, type DirLine, type DiskStat, type FsErrorReplyType, type LegacyDirEntry, type LegacyStat, type ReplyForm, type RequestId } from '../codec/client_protocol.js';
+import { setattrOfMs, type ClientCommand, type ClientReply, type DirLine, type DiskStat, type FsErrorReplyType, type LegacyDirEntry, type LegacyStat, type ReplyForm, type RequestId } from '../codec/client_protocol.js';
 import { formatCommand } from '../codec/command_format.js';
 import type { FsCommand, FsNodeKind, FsNodeStat, FsSpecialKind, RenameMode, Timespec, XattrSetMode } from '../fs/types.js';
 import { systemClock } from '../clock/clock.js';
@@ -292,16 +292,7 @@ export class FsraftClient {
       const value = attrs[key];
       if (value !== undefined) checkCount(`setattr ${key}`, value);
     }
-    const { mode, uid, gid, atimeMs, mtimeMs } = attrs;
-    const command: FsCommand = {
-      op: 'setattr',
-      name,
-      ...(mode === undefined ? {} : { mode }),
-      ...(uid === undefined ? {} : { uid }),
-      ...(gid === undefined ? {} : { gid }),
-      ...(atimeMs === undefined ? {} : { atime: timeOfMs(atimeMs) }),
-      ...(mtimeMs === undefined ? {} : { mtime: timeOfMs(mtimeMs) }),
-    };
+    const command = setattrOfMs(name, attrs);
     return this.versioned(command, options);
   }
 
