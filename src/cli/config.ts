@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { NodeId } from '../util/types.js';
+import { asNodeId, type NodeId } from '../util/types.js';
 import { limits } from '../util/limits.js';
 import { parseHostPort } from '../util/host_port.js';
 
@@ -157,7 +157,7 @@ function parseNode(raw: unknown, field: string, baseDir: string, fail: Fail): No
     return fail(`${field}.id`, `expected an integer from 1 to 65535, got ${JSON.stringify(id)}`);
   }
   return {
-    id,
+    id: asNodeId(id),
     clientAddress: address(raw, 'clientAddress', field, fail),
     raftAddress: address(raw, 'raftAddress', field, fail),
     logDir: directory(raw, 'logDir', field, baseDir, fail),

@@ -24,6 +24,7 @@ import { limits } from '../util/limits.js';
 import { SeededRandom } from '../util/prng.js';
 import { ConfigError, loadClusterConfig, type ClusterConfig } from './config.js';
 import { defaultConfigPath } from './config_path.js';
+import { asLogIndex, asNodeId, asTerm, type NodeId } from '../util/types.js';
 
 
 async function main(): Promise<void> {
@@ -37,10 +38,10 @@ async function main(): Promise<void> {
     .help()
     .parse();
   const config = loadClusterConfig(argv.config);
-  await runNode(config, Number(argv.id));
+  await runNode(config, asNodeId(Number(argv.id)));
 }
 
-async function runNode(config: ClusterConfig, id: number): Promise<void> {
+async function runNode(config: ClusterConfig, id: NodeId): Promise<void> {
   const self = config.nodes.find((node) => node.id === id);
   if (self === undefined) {
     throw new ConfigError(`${config.file}: nodes: no node has id ${id} (ids: ${config.nodes.map((node) => node.id).join(', ')})`);
@@ -54,7 +55,7 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
   const host = await StateDirectory.open(self.stateDir, sparseFileOps());
   const stateOptions: FsStateMachineOptions = { fileBytesMax: config.fileBytesMax };
   const state = await FsStateMachine.open(host.current.kv, host.current.content, stateOptions);
-  const initial = await initialStateFor(stored, { index: state.appliedIndex, term: state.appliedTerm }, storage, `node ${id} (${self.stateDir}, ${self.logDir})`);
+  const initial = await initialStateFor(stored, { index: asLogIndex(state.appliedIndex), term: asTerm(state.appliedTerm) }, storage, `node ${id} (${self.stateDir}, ${self.logDir})`);
   if (state.appliedIndex > 0) log(`[n${id}] restored snapshot at index ${state.appliedIndex}: ${state.inodeCount} nodes in ${path.join(self.stateDir, host.current.name)}`);
   const machine = new RaftMachine(
     {
@@ -82,7 +83,8 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
     peers: new Map(config.nodes.map((node) => [node.id, node.raftAddress])),
     onError: (error) => log(`[n${id}] transport: ${error.message}`),
   });
-  const diskSpace = new DiskSpaceMonitor({ dirs: [self.logDir, self.stateDir], reserveBytes: config.diskReserveBytes, log: (line) => log(`[n${id}] ${line}`) });
+  const clock = new SystemClock();
+  const diskSpace = new DiskSpaceMonitor({ dirs: [self.logDir, self.stateDir], reserveBytes: config.diskReserveBytes, clock, log: (line) => log(`[n${id}] ${line}`) });
   await diskSpace.start();
   let shuttingDown = false;
   const fatal = (error: Error): void => {
@@ -90,7 +92,6 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
     // Recovery is a restart from disk: memory may be ahead of what was made durable.
     process.exit(1);
   };
-  const clock = new SystemClock();
   const node = new RaftNode({
     machine,
     storage,

@@ -7,7 +7,7 @@
  *
  * Every call ends within its timeout plus limits.deadlineSlackMs (see request_runner.ts).
  */
-import { timeOfMs, type ClientCommand, type ClientReply, type DirLine, type DiskStat, type FsErrorReplyType, type LegacyDirEntry, type LegacyStat, type ReplyForm } from '../codec/client_protocol.js';
+import { setattrOfMs, type ClientCommand, type ClientReply, type DirLine, type DiskStat, type FsErrorReplyType, type LegacyDirEntry, type LegacyStat, type ReplyForm } from '../codec/client_protocol.js';
 import { formatCommand } from '../codec/command_format.js';
 import type { FsCommand, FsNodeKind, FsNodeStat, FsSpecialKind, RenameMode, Timespec, XattrSetMode } from '../fs/types.js';
 import { parseHostPort } from '../util/host_port.js';
@@ -191,16 +191,7 @@ export class FsraftClient {
       const value = attrs[key];
       if (value !== undefined) checkCount(`setattr ${key}`, value);
     }
-    const { mode, uid, gid, atimeMs, mtimeMs } = attrs;
-    const command: FsCommand = {
-      op: 'setattr',
-      name,
-      ...(mode === undefined ? {} : { mode }),
-      ...(uid === undefined ? {} : { uid }),
-      ...(gid === undefined ? {} : { gid }),
-      ...(atimeMs === undefined ? {} : { atime: timeOfMs(atimeMs) }),
-      ...(mtimeMs === undefined ? {} : { mtime: timeOfMs(mtimeMs) }),
-    };
+    const command = setattrOfMs(name, attrs);
     return this.versioned(command, options);
   }
 

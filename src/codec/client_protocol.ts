@@ -215,6 +215,29 @@ export function timeOfMs(ms: number): Timespec {
   return { sec, nsec: (ms - sec * 1000) * 1_000_000 };
 }
 
+/** The legacy setattr fields: times in whole ms (course `setattr`, log op code 17, FsraftClient.setattr). */
+export interface SetattrMs {
+  readonly mode?: number | undefined;
+  readonly uid?: number | undefined;
+  readonly gid?: number | undefined;
+  readonly atimeMs?: number | undefined;
+  readonly mtimeMs?: number | undefined;
+}
+
+/** The setattr command of the legacy fields: only those given are set. */
+export function setattrOfMs(name: string, fields: SetattrMs): FsCommand {
+  const { mode, uid, gid, atimeMs, mtimeMs } = fields;
+  return {
+    op: 'setattr',
+    name,
+    ...(mode === undefined ? {} : { mode }),
+    ...(uid === undefined ? {} : { uid }),
+    ...(gid === undefined ? {} : { gid }),
+    ...(atimeMs === undefined ? {} : { atime: timeOfMs(atimeMs) }),
+    ...(mtimeMs === undefined ? {} : { mtime: timeOfMs(mtimeMs) }),
+  };
+}
+
 /** A Timespec as whole ms, rounded down (the legacy STAT and LIST fields). */
 export function msOfTime(time: Timespec): number {
   return time.sec * 1000 + Math.floor(time.nsec / 1_000_000);

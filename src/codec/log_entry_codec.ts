@@ -25,7 +25,7 @@
 import { EntryType } from '../raft/types.js';
 import type { HardState, LogBase, LogEntry, SnapshotMeta } from '../raft/types.js';
 import { assert } from '../util/assert.js';
-import type { LogIndex } from '../util/types.js';
+import { asLogIndex, asNodeId, asTerm, type LogIndex } from '../util/types.js';
 import { dataViewOf, isU32, isU64, readU64, writeU64 } from '../util/binary.js';
 import { crc32c } from '../util/crc32.js';
 
@@ -74,7 +74,7 @@ export function decodeLogEntry(bytes: Uint8Array, expectedIndex: LogIndex): Deco
   if (type !== EntryType.Command && type !== EntryType.Noop) return { ok: false, error: `unknown entry type ${type}` };
   if (index !== expectedIndex) return { ok: false, error: `wrong index: record holds ${index}, expected ${expectedIndex}` };
   if (term < 0) return { ok: false, error: 'term exceeds 2^53-1' };
-  return { ok: true, value: { index, term, type: type as EntryType, data: bytes.subarray(entryHeaderBytes) } };
+  return { ok: true, value: { index: asLogIndex(index), term: asTerm(term), type: type as EntryType, data: bytes.subarray(entryHeaderBytes) } };
 }
 
 /** Encodes the hard state as a checksummed record. Asserts that its fields are in range. */
@@ -102,7 +102,7 @@ export function decodeHardState(bytes: Uint8Array): DecodeRecordResult<HardState
   const currentTerm = readU64(view, 6);
   const votedFor = view.getUint32(14);
   if (currentTerm < 0) return { ok: false, error: 'currentTerm exceeds 2^53-1' };
-  return { ok: true, value: { currentTerm, votedFor } };
+  return { ok: true, value: { currentTerm: asTerm(currentTerm), votedFor: asNodeId(votedFor) } };
 }
 
 /** The stored snapshot record: the latest durable snapshot, and the log's base after compaction. */
@@ -139,7 +139,7 @@ export function decodeSnapshotRecord(bytes: Uint8Array): DecodeRecordResult<Snap
   if (fields.some((field) => field < 0)) return { ok: false, error: 'snapshot record field exceeds 2^53-1' };
   const [index, term, fileBytes, baseIndex, baseTerm] = fields as [number, number, number, number, number];
   if (baseIndex > index) return { ok: false, error: `log base ${baseIndex} beyond snapshot index ${index}` };
-  return { ok: true, value: { snapshot: { index, term, bytes: fileBytes }, base: { index: baseIndex, term: baseTerm } } };
+  return { ok: true, value: { snapshot: { index: asLogIndex(index), term: asTerm(term), bytes: fileBytes }, base: { index: asLogIndex(baseIndex), term: asTerm(baseTerm) } } };
 }
 
 /** Checks length, checksum, version and kind, in that order, so the first failure is reported. */

@@ -34,6 +34,7 @@ import type { AppendEntries, InstallSnapshot, LogEntry, RaftMessage } from '../r
 import { assert, unreachable } from '../util/assert.js';
 import { limits } from '../util/limits.js';
 import { dataViewOf, isU32, isU64, readU64, writeU64 } from '../util/binary.js';
+import { asLogIndex, asNodeId, asTerm, type NodeId, type Term } from '../util/types.js';
 
 /** The first byte of every encoded message; bumped when the layout changes incompatibly. */
 export const raftMessageFormatVersion = 1;
@@ -252,9 +253,9 @@ export function decodeRaftMessage(bytes: Uint8Array): DecodeRaftMessageResult {
   const view = dataViewOf(bytes);
   const version = view.getUint8(0);
   if (version !== raftMessageFormatVersion) return refuse(`unknown format version ${version}`);
-  const from = view.getUint32(2);
-  const to = view.getUint32(6);
-  const term = readU64(view, 10);
+  const from = asNodeId(view.getUint32(2));
+  const to = asNodeId(view.getUint32(6));
+  const term = asTerm(readU64(view, 10));
   if (from === 0 || to === 0) return refuse('node id 0 in from/to');
   if (term < 0) return refuse('term exceeds 2^53-1');
   const type = view.getUint8(1);
@@ -284,7 +285,7 @@ function fixedBodyProblem(view: DataView, name: string, bodyBytes: number): stri
   return null;
 }
 
-function decodeRequestVote(view: DataView, from: number, to: number, term: number): DecodeRaftMessageResult {
+function decodeRequestVote(view: DataView, from: NodeId, to: NodeId, term: Term): DecodeRaftMessageResult {
   const problem = fixedBodyProblem(view, 'RequestVote', requestVoteBodyBytes);
   if (problem !== null) return refuse(problem);
   const lastLogIndex = readU64(view, headerBytes);
@@ -293,10 +294,10 @@ function decodeRequestVote(view: DataView, from: number, to: number, term: numbe
   if (lastLogIndex < 0 || lastLogTerm < 0) return refuse('RequestVote: lastLog field exceeds 2^53-1');
   if ((flags & ~flagPreVote) !== 0) return refuse(`RequestVote: unknown flags ${flags}`);
   const preVote = (flags & flagPreVote) !== 0;
-  return { ok: true, message: { type: 'RequestVote', from, to, term, lastLogIndex, lastLogTerm, preVote } };
+  return { ok: true, message: { type: 'RequestVote', from, to, term, lastLogIndex: asLogIndex(lastLogIndex), lastLogTerm: asTerm(lastLogTerm), preVote } };
 }
 
-function decodeRequestVoteResponse(view: DataView, from: number, to: number, term: number): DecodeRaftMessageResult {
+function decodeRequestVoteResponse(view: DataView, from: NodeId, to: NodeId, term: Term): DecodeRaftMessageResult {
   const problem = fixedBodyProblem(view, 'RequestVoteResponse', requestVoteResponseBodyBytes);
   if (problem !== null) return refuse(problem);
   const flags = view.getUint8(headerBytes);
@@ -306,7 +307,7 @@ function decodeRequestVoteResponse(view: DataView, from: number, to: number, ter
   return { ok: true, message: { type: 'RequestVoteResponse', from, to, term, voteGranted, preVote } };
 }
 
-function decodeAppendEntriesResponse(view: DataView, from: number, to: number, term: number): DecodeRaftMessageResult {
+function decodeAppendEntriesResponse(view: DataView, from: NodeId, to: NodeId, term: Term): DecodeRaftMessageResult {
   const problem = fixedBodyProblem(view, 'AppendEntriesResponse', appendEntriesResponseBodyBytes);
   if (problem !== null) return refuse(problem);
   const flags = view.getUint8(headerBytes);
@@ -318,11 +319,11 @@ function decodeAppendEntriesResponse(view: DataView, from: number, to: number, t
   const success = (flags & flagSuccess) !== 0;
   return {
     ok: true,
-    message: { type: 'AppendEntriesResponse', from, to, term, success, matchIndex, conflictIndex, round },
+    message: { type: 'AppendEntriesResponse', from, to, term, success, matchIndex: asLogIndex(matchIndex), conflictIndex: asLogIndex(conflictIndex), round },
   };
 }
 
-function decodeInstallSnapshot(bytes: Uint8Array, view: DataView, from: number, to: number, term: number): DecodeRaftMessageResult {
+function decodeInstallSnapshot(bytes: Uint8Array, view: DataView, from: NodeId, to: NodeId, term: Term): DecodeRaftMessageResult {
   const start = headerBytes + installSnapshotBodyBytes;
   if (bytes.length < start) return refuse(`truncated InstallSnapshot: ${bytes.length} of at least ${start} bytes`);
   const lastIncludedIndex = readU64(view, headerBytes);
@@ -339,11 +340,11 @@ function decodeInstallSnapshot(bytes: Uint8Array, view: DataView, from: number, 
   const data = bytes.subarray(start);
   return {
     ok: true,
-    message: { type: 'InstallSnapshot', from, to, term, lastIncludedIndex, lastIncludedTerm, totalBytes, offset, length: dataBytes, done, data },
+    message: { type: 'InstallSnapshot', from, to, term, lastIncludedIndex: asLogIndex(lastIncludedIndex), lastIncludedTerm: asTerm(lastIncludedTerm), totalBytes, offset, length: dataBytes, done, data },
   };
 }
 
-function decodeInstallSnapshotResponse(view: DataView, from: number, to: number, term: number): DecodeRaftMessageResult {
+function decodeInstallSnapshotResponse(view: DataView, from: NodeId, to: NodeId, term: Term): DecodeRaftMessageResult {
   const problem = fixedBodyProblem(view, 'InstallSnapshotResponse', installSnapshotResponseBodyBytes);
   if (problem !== null) return refuse(problem);
   const lastIncludedIndex = readU64(view, headerBytes);
@@ -352,15 +353,15 @@ function decodeInstallSnapshotResponse(view: DataView, from: number, to: number,
   if ((flags & ~flagInstalled) !== 0) return refuse(`InstallSnapshotResponse: unknown flags ${flags}`);
   if (lastIncludedIndex < 0 || bytesStored < 0) return refuse('InstallSnapshotResponse: field exceeds 2^53-1');
   const installed = (flags & flagInstalled) !== 0;
-  return { ok: true, message: { type: 'InstallSnapshotResponse', from, to, term, lastIncludedIndex, bytesStored, installed } };
+  return { ok: true, message: { type: 'InstallSnapshotResponse', from, to, term, lastIncludedIndex: asLogIndex(lastIncludedIndex), bytesStored, installed } };
 }
 
 function decodeAppendEntries(
   bytes: Uint8Array,
   view: DataView,
-  from: number,
-  to: number,
-  term: number,
+  from: NodeId,
+  to: NodeId,
+  term: Term,
 ): DecodeRaftMessageResult {
   const length = bytes.length;
   let offset = headerBytes;
@@ -391,13 +392,13 @@ function decodeAppendEntries(
     if (dataBytes > length - offset) return refuse(`truncated AppendEntries: entry ${i} data of ${dataBytes} bytes`);
     const problem = entryProblem(index, entryTerm, type, prevLogIndex + 1 + i, previousTerm, term);
     if (problem !== null) return refuse(`AppendEntries: ${problem}`);
-    entries[i] = { index, term: entryTerm, type: type as EntryType, data: bytes.subarray(offset, offset + dataBytes) };
+    entries[i] = { index: asLogIndex(index), term: asTerm(entryTerm), type: type as EntryType, data: bytes.subarray(offset, offset + dataBytes) };
     offset += dataBytes;
     previousTerm = entryTerm;
   }
   if (offset !== length) return refuse(`${length - offset} trailing bytes after AppendEntries`);
   return {
     ok: true,
-    message: { type: 'AppendEntries', from, to, term, prevLogIndex, prevLogTerm, entries, leaderCommit, round },
+    message: { type: 'AppendEntries', from, to, term, prevLogIndex: asLogIndex(prevLogIndex), prevLogTerm: asTerm(prevLogTerm), entries, leaderCommit: asLogIndex(leaderCommit), round },
   };
 }

@@ -5,7 +5,7 @@
  */
 import { assert } from '../util/assert.js';
 import type { SnapshotMeta } from './types.js';
-import type { LogIndex } from '../util/types.js';
+import { indexPlus, indexZero, maxOf, type LogIndex } from '../util/types.js';
 
 /**
  * `probe`: the leader does not know where the follower's log matches; one AppendEntries at a time.
@@ -47,7 +47,7 @@ export class Progress {
   /** Index of the next entry to send (Raft Figure 2). */
   nextIndex: LogIndex;
   /** Highest index known to be replicated, durably, on the follower (Raft Figure 2). */
-  matchIndex: LogIndex = 0;
+  matchIndex: LogIndex = indexZero;
   state: ProgressState = 'probe';
   /** In probe state: an AppendEntries is outstanding, so wait for its answer or the next heartbeat. */
   probeSent = false;
@@ -85,7 +85,7 @@ export class Progress {
   /** The logs match up to matchIndex: stream from just after it. */
   becomeReplicate(): void {
     this.state = 'replicate';
-    this.nextIndex = this.matchIndex + 1;
+    this.nextIndex = indexPlus(this.matchIndex, 1);
     this.probeSent = false;
     this.inflights = [];
     this.stream = null;
@@ -106,8 +106,8 @@ export class Progress {
   acknowledge(matchIndex: LogIndex): boolean {
     this.lowRejections = 0;
     const advanced = matchIndex > this.matchIndex;
-    this.matchIndex = Math.max(this.matchIndex, matchIndex);
-    this.nextIndex = Math.max(this.nextIndex, this.matchIndex + 1);
+    this.matchIndex = maxOf(this.matchIndex, matchIndex);
+    this.nextIndex = maxOf(this.nextIndex, indexPlus(this.matchIndex, 1));
     while (this.inflights.length > 0 && this.inflights[0]!.lastIndex <= this.matchIndex) this.inflights.shift();
     return advanced;
   }
@@ -119,7 +119,7 @@ export class Progress {
       return;
     }
     this.inflights.push({ lastIndex, sentTick: nowTick });
-    this.nextIndex = lastIndex + 1;
+    this.nextIndex = indexPlus(lastIndex, 1);
   }
 
   /**

@@ -4,7 +4,7 @@
  * durable copy lives in RaftStorage; the core mirrors every change it asks the driver to make.
  */
 import { assert } from '../util/assert.js';
-import type { LogIndex, Term } from '../util/types.js';
+import { indexPlus, indexZero, asLogIndex, termZero, type LogIndex, type Term } from '../util/types.js';
 import type { LogBase, LogEntry } from './types.js';
 
 /** An append-only (except for conflict truncation and compaction) sequence of entries after a base. */
@@ -14,7 +14,7 @@ export class RaftLog {
   #baseIndex: LogIndex;
   #baseTerm: Term;
 
-  constructor(initial: readonly LogEntry[], base: LogBase = { index: 0, term: 0 }) {
+  constructor(initial: readonly LogEntry[], base: LogBase = { index: indexZero, term: termZero }) {
     this.#baseIndex = base.index;
     this.#baseTerm = base.term;
     this.append(initial);
@@ -32,7 +32,7 @@ export class RaftLog {
 
   /** Index of the last entry; baseIndex when the log holds none. */
   get lastIndex(): LogIndex {
-    return this.#baseIndex + this.entries.length;
+    return indexPlus(this.#baseIndex, this.entries.length);
   }
 
   /** Term of the last entry; baseTerm when the log holds none. */
@@ -125,11 +125,11 @@ export class RaftLog {
   firstIndexOfTermAt(index: LogIndex): LogIndex {
     const term = this.termAt(index);
     // Terms never decrease along the log, so binary-search the first entry whose term is `term`.
-    let low = this.#baseIndex + 1;
+    let low = indexPlus(this.#baseIndex, 1);
     let high = index;
     while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (this.termAt(middle) < term) low = middle + 1;
+      const middle = asLogIndex((low + high) >>> 1);
+      if (this.termAt(middle) < term) low = indexPlus(middle, 1);
       else high = middle;
     }
     return low;

@@ -14,7 +14,7 @@ import type { FsApplied } from '../fs/types.js';
 import type { RaftAction } from '../raft/types.js';
 import { assert } from '../util/assert.js';
 import { ByteBudget } from '../util/byte_budget.js';
-import type { LogIndex, Term } from '../util/types.js';
+import { indexPlus, type LogIndex, type Term } from '../util/types.js';
 import { NodeStoppedError, NotLeaderError, OutcomeUnknownError, OverloadedError } from './node_errors.js';
 
 /** A waiting client's promise callbacks. */
@@ -176,7 +176,7 @@ export class Proposer {
     }
     assert(outcome.count === groups.length, `Proposed count ${outcome.count} != ${groups.length} entries`);
     groups.forEach((group, offset) => {
-      this.appended.set(outcome.firstIndex + offset, { term: outcome.term, waiters: group });
+      this.appended.set(indexPlus(outcome.firstIndex, offset), { term: outcome.term, waiters: group });
     });
   }
 

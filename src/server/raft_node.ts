@@ -39,7 +39,7 @@ import type { LogOp, RaftStorage, StorageWrite } from '../storage/raft_storage.j
 import type { StateHost } from '../storage/state_directory.js';
 import type { Transport } from '../transport/transport.js';
 import { assert } from '../util/assert.js';
-import type { LogIndex, NodeId, Term } from '../util/types.js';
+import { asLogIndex, asTerm, noNode, type LogIndex, type NodeId, type Term } from '../util/types.js';
 import { NoSpaceError, NodeStoppedError, NotLeaderError, OutcomeUnknownError } from './node_errors.js';
 import { Proposer, type Deferred, type ProposeOutcome } from './proposals.js';
 import { SnapshotReceiver, SnapshotSender } from './snapshot_transfer.js';
@@ -149,7 +149,7 @@ export class RaftNode {
     this.machine = options.machine;
     this.state = options.state;
     assert(options.state.appliedIndex === options.machine.lastAppliedIndex, `the state is at ${options.state.appliedIndex}, the core starts from ${options.machine.lastAppliedIndex}`);
-    this.appliedIndex = options.state.appliedIndex;
+    this.appliedIndex = asLogIndex(options.state.appliedIndex);
     this.proposer = new Proposer({ propose: (commands) => this.propose(commands), clock: options.clock, isStopped: () => this.stopped }, options.pendingBytesMax);
     // Nodes apply the same entries at about the same moment, so equal bounds would have every
     // node take a sync point at once, stalling client writes on all of them. Each node uses a
@@ -320,7 +320,7 @@ export class RaftNode {
       actions = this.machine.step({ type: 'Propose', commands });
     } catch (error) {
       this.options.onFatal(error as Error);
-      return { type: 'ProposeRejected', leaderId: 0, reason: 'not_leader' };
+      return { type: 'ProposeRejected', leaderId: noNode, reason: 'not_leader' };
     }
     const outcome = actions.find((action): action is ProposeOutcome => action.type === 'Proposed' || action.type === 'ProposeRejected');
     // A core that answered neither Proposed nor ProposeRejected would strand these clients.
@@ -547,7 +547,7 @@ export class RaftNode {
         this.syncing = false;
         if (this.stopped || state !== this.state) return;
         this.log(`sync point at index ${point.index} in ${Math.round(this.options.clock.monotonicMs() - startedMs)} ms`);
-        this.step({ type: 'SnapshotTaken', snapshot: { index: point.index, term: point.term, bytes: 0 } });
+        this.step({ type: 'SnapshotTaken', snapshot: { index: asLogIndex(point.index), term: asTerm(point.term), bytes: 0 } });
       },
       (error: unknown) => this.options.onFatal(error as Error),
     );

@@ -7,11 +7,12 @@
  */
 import type { LogBase, RaftInitialState, SnapshotMeta } from '../raft/types.js';
 import { StorageCorruptError, type RaftStorage } from '../storage/raft_storage.js';
+import { indexZero, termZero, type LogIndex, type Term } from '../util/types.js';
 
 /** The applied index and term of the state a node restarts with. */
 export interface AppliedPoint {
-  readonly index: number;
-  readonly term: number;
+  readonly index: LogIndex;
+  readonly term: Term;
 }
 
 /**
@@ -22,7 +23,7 @@ export interface AppliedPoint {
  * throws StorageCorruptError naming what disagrees.
  */
 export async function initialStateFor(stored: RaftInitialState, applied: AppliedPoint, storage: RaftStorage, where: string): Promise<RaftInitialState> {
-  const base: LogBase = stored.base ?? { index: 0, term: 0 };
+  const base: LogBase = stored.base ?? { index: indexZero, term: termZero };
   const lastIndex = stored.entries[stored.entries.length - 1]?.index ?? base.index;
   if (applied.index === 0) {
     if (base.index > 0) throw new StorageCorruptError(`${where}: the state is empty but the log was compacted to ${base.index}; move logDir and stateDir aside to rebuild this node from the leader`);

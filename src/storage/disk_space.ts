@@ -8,10 +8,11 @@
  * what a node writes without a client asking: log entries already accepted, snapshots, LevelDB's
  * compactions, and writes of the other members' logs on a shared disk.
  *
- * Space is checked every `intervalMs` with statfs(2), off the event loop's critical path; the
- * answer may be up to one interval old, which the reserve absorbs.
+ * Space is checked every `intervalMs` of the injected clock with statfs(2), off the event loop's
+ * critical path; the answer may be up to one interval old, which the reserve absorbs.
  */
 import { statfs } from 'node:fs/promises';
+import type { Clock } from '../clock/clock.js';
 
 /** The part of statfs(2) the monitor needs. */
 export interface FsSpace {
@@ -37,6 +38,8 @@ export interface DiskSpaceOptions {
   readonly reserveBytes: number;
   /** Time between checks. Default 1000 ms. */
   readonly intervalMs?: number;
+  /** Runs the periodic checks (tests substitute a clock they advance by hand). */
+  readonly clock: Clock;
   /** Told when space becomes low, when it recovers, and when a directory cannot be checked. */
   readonly log: (line: string) => void;
   /** statfs(2); tests substitute their own. */
@@ -53,7 +56,8 @@ function mib(bytes: number): string {
 export class DiskSpaceMonitor {
   private readonly options: DiskSpaceOptions;
   private readonly statfs: (dir: string) => Promise<FsSpace>;
-  private timer: NodeJS.Timeout | undefined;
+  /** Stops the periodic checks; undefined while they are not running. */
+  private stopChecks: (() => void) | undefined;
   private lowNow = false;
   private figures: DiskFigures = { totalBytes: 0, freeBytes: 0 };
   /** Directories whose last check failed, so each failure is logged once until it succeeds. */
@@ -78,13 +82,13 @@ export class DiskSpaceMonitor {
   /** Checks once now, then every interval until stop() (for `low` and `stat`). */
   async start(): Promise<void> {
     await this.check();
-    this.timer = setInterval(() => void this.check(), this.options.intervalMs ?? intervalMsDefault);
-    this.timer.unref();
+    this.stopChecks = this.options.clock.every(this.options.intervalMs ?? intervalMsDefault, () => void this.check());
   }
 
+  /** Ends the periodic checks (the node's shutdown calls it). */
   stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
+    this.stopChecks?.();
+    this.stopChecks = undefined;
   }
 
   /** One check of every directory (a check already running is awaited instead of doubled). */

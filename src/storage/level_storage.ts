@@ -10,8 +10,9 @@
  * Other first bytes are reserved.
  *
  * Compaction: the snapshot record and the deletion of the entries it covers are one batch, so
- * the stored log always starts right after the recorded base. The record is the commit point
- * of a snapshot: a snapshot file it does not name is a leftover (see snapshot_store.ts).
+ * the stored log always starts right after the recorded base. The snapshot itself is the node's
+ * file-system state (state_directory.ts: the state CURRENT names); the record only says how far
+ * the log was compacted and may lag that state by one sync point (server/startup.ts).
  *
  * Durability: every write() is ONE LevelDB batch written with `sync: true` (fdatasync of the
  * LevelDB log before the promise resolves), so a crash leaves either all or none of a batch:
@@ -36,7 +37,7 @@ import {
 } from '../codec/log_entry_codec.js';
 import type { HardState, LogBase, LogEntry, RaftInitialState } from '../raft/types.js';
 import { assert } from '../util/assert.js';
-import type { LogIndex, Term } from '../util/types.js';
+import { asLogIndex, indexPlus, indexZero, noNode, termZero, type LogIndex, type Term } from '../util/types.js';
 import { StorageCorruptError } from './raft_storage.js';
 import { isCompactOp, type CompactOp, type RaftStorage, type StorageWrite } from './raft_storage.js';
 
@@ -53,7 +54,7 @@ const entryKeyRange = { gte: Uint8Array.of(keyPrefixEntry), lt: Uint8Array.of(ke
 const loadBatchEntries = 1024;
 
 /** The hard state of a node that has never written one (Raft Figure 2: term 0, no vote). */
-const initialHardState: HardState = { currentTerm: 0, votedFor: 0 };
+const initialHardState: HardState = { currentTerm: termZero, votedFor: noNode };
 
 /** Why LevelRaftStorage.open failed: the directory is in use by another process, or other. */
 export type StorageOpenErrorCode = 'STORAGE_LOCKED' | 'STORAGE_OPEN_FAILED';
@@ -107,7 +108,7 @@ export class LevelRaftStorage implements RaftStorage {
   /** The index of the last stored entry (the base when none); null until load() has read the log. */
   private lastIndex: LogIndex | null = null;
   /** The last compacted index: stored entries start after it. */
-  private baseIndex: LogIndex = 0;
+  private baseIndex: LogIndex = indexZero;
   private writing = false;
   private failed = false;
   /** A LevelDB compaction of the deleted log prefix in progress, if any (see reclaimCompacted). */
@@ -160,7 +161,7 @@ export class LevelRaftStorage implements RaftStorage {
     assert(!this.writing, 'load() while a write() is in flight');
     const hardState = await this.loadHardState();
     const record = await this.loadSnapshotRecord();
-    const base: LogBase = record?.base ?? { index: 0, term: 0 };
+    const base: LogBase = record?.base ?? { index: indexZero, term: termZero };
     const entries = await this.loadEntries(base);
     const last = entries[entries.length - 1];
     const lastIndex = last?.index ?? base.index;
@@ -245,7 +246,7 @@ export class LevelRaftStorage implements RaftStorage {
     const db = this.db as unknown as Partial<CompactableDatabase>;
     if (this.reclaiming !== null || db.compactRange === undefined) return;
     this.reclaiming = db
-      .compactRange(entryKey(1), entryKey(baseIndex))
+      .compactRange(entryKey(asLogIndex(1)), entryKey(baseIndex))
       .catch(() => undefined)
       .finally(() => {
         this.reclaiming = null;
@@ -268,7 +269,7 @@ export class LevelRaftStorage implements RaftStorage {
           `${this.directory}: truncateFrom ${truncateFrom} outside ${baseIndex + 1}..${lastIndex + 1}`,
         );
         for (let index = truncateFrom; index <= lastIndex; index++) operations.push({ type: 'del', key: entryKey(index) });
-        lastIndex = truncateFrom - 1;
+        lastIndex = indexPlus(truncateFrom, -1);
       }
       for (const entry of entryOp.entries) {
         // A gap written here would only be found at the next restart, as a corrupt log.
@@ -289,7 +290,7 @@ export class LevelRaftStorage implements RaftStorage {
     assert(base.index >= baseIndexBefore, `${this.directory}: compaction to ${base.index} below the base ${baseIndexBefore}`);
     assert(discardLog || base.index <= lastIndexBefore, `${this.directory}: compaction to ${base.index} beyond the log's end ${lastIndexBefore}`);
     const deleteThrough = discardLog ? lastIndexBefore : base.index;
-    for (let index = baseIndexBefore + 1; index <= deleteThrough; index++) operations.push({ type: 'del', key: entryKey(index) });
+    for (let index = indexPlus(baseIndexBefore, 1); index <= deleteThrough; index++) operations.push({ type: 'del', key: entryKey(index) });
     operations.push({ type: 'put', key: snapshotKey, value: encodeSnapshotRecord({ snapshot, base }) });
     return { lastIndex: discardLog ? base.index : lastIndexBefore, baseIndex: base.index };
   }
@@ -353,7 +354,7 @@ export class LevelRaftStorage implements RaftStorage {
   private entryIndexOfKey(key: Uint8Array): LogIndex {
     const index = key.length === entryKeyBytes ? readU64(dataViewOf(key), 1) : -1;
     if (index < 1) throw this.corrupt(`malformed key ${keyName(key)} in the log key range`);
-    return index;
+    return asLogIndex(index);
   }
 
   /** Runs a LevelDB read, reporting LevelDB's own corruption errors as StorageCorruptError. */

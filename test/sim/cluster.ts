@@ -6,7 +6,7 @@
  */
 import { EntryType, type LogEntry, type RaftAction, type RaftEvent, type RaftOptions } from '../../src/raft/types.js';
 import { SeededRandom } from '../../src/util/prng.js';
-import type { LogIndex, NodeId, Term } from '../../src/util/types.js';
+import { asNodeId, indexPlus, indexZero, maxOf, type LogIndex, type NodeId, type Term } from '../../src/util/types.js';
 import { AppliedSequence, ElectionSafety, LogMatching, SimViolation, bytesEqual, checkLeaderCompleteness } from './checkers.js';
 import { SimNetwork, type NetworkFaults } from './sim_network.js';
 import { SimNode, digestStep, type DiskTiming, type NodeEffects, type SnapshotTiming } from './sim_node.js';
@@ -128,7 +128,7 @@ export class SimCluster implements NodeEffects {
   private readonly reads = new Map<number, PendingRead>();
   /** Acknowledged commands and the index each was acknowledged at. */
   private readonly acknowledged = new Map<string, LogIndex>();
-  private ackedIndexMax = 0;
+  private ackedIndexMax = indexZero;
   private nextCommand = 1;
   private nextReadId = 1;
   private partitionEndTick = 0;
@@ -142,7 +142,7 @@ export class SimCluster implements NodeEffects {
     trace = false,
   ) {
     this.trace = trace ? [] : null;
-    this.members = Array.from({ length: config.nodeCount }, (_, k) => k + 1);
+    this.members = Array.from({ length: config.nodeCount }, (_, k) => asNodeId(k + 1));
     this.network = new SimNetwork(random, { ...config.network });
     this.nodes = this.members.map((id) => new SimNode(id, random, this, config.disk, config.snapshot));
     this.stats = emptyStats();
@@ -375,7 +375,8 @@ export class SimCluster implements NodeEffects {
   private observeAppended(node: SimNode, entries: readonly LogEntry[]): void {
     const machine = node.machine!;
     for (const entry of entries) {
-      const prevTerm = entry.index - 1 === machine.baseIndex ? machine.baseTerm : machine.entryAt(entry.index - 1)!.term;
+      const prevIndex = indexPlus(entry.index, -1);
+      const prevTerm = prevIndex === machine.baseIndex ? machine.baseTerm : machine.entryAt(prevIndex)!.term;
       this.logMatching.observe(node.id, entry, prevTerm);
     }
   }
@@ -385,7 +386,7 @@ export class SimCluster implements NodeEffects {
     if (event.type !== 'Propose') throw new SimViolation('proposal', `Proposed without Propose on n${node.id}`);
     if (action.count !== event.commands.length) throw new SimViolation('proposal', `Proposed ${action.count} of ${event.commands.length}`);
     const pending = this.proposals.get(node.id)!;
-    event.commands.forEach((data, offset) => pending.set(action.firstIndex + offset, { term: action.term, data }));
+    event.commands.forEach((data, offset) => pending.set(indexPlus(action.firstIndex, offset), { term: action.term, data }));
   }
 
   send(node: SimNode, action: Extract<RaftAction, { type: 'Send' }>): void {
@@ -397,7 +398,7 @@ export class SimCluster implements NodeEffects {
     const pending = this.proposals.get(node.id)!;
     for (const entry of entries) {
       this.applied.observe(node.id, node.appliedCount, entry);
-      node.appliedCount++;
+      node.appliedCount = indexPlus(node.appliedCount, 1);
       node.digest = digestStep(node.digest, entry);
       const proposal = pending.get(entry.index);
       if (proposal === undefined) continue;
@@ -405,7 +406,7 @@ export class SimCluster implements NodeEffects {
       if (proposal.term !== entry.term) continue;
       if (!bytesEqual(proposal.data, entry.data)) throw new SimViolation('proposal', `index ${entry.index} holds another command`);
       this.acknowledged.set(this.decoder.decode(entry.data), entry.index);
-      this.ackedIndexMax = Math.max(this.ackedIndexMax, entry.index);
+      this.ackedIndexMax = maxOf(this.ackedIndexMax, entry.index);
       this.stats.acknowledged++;
     }
   }

@@ -9,7 +9,7 @@ import { RaftMachine } from '../../src/raft/raft_machine.js';
 import type { HardState, LogBase, LogEntry, RaftAction, RaftEvent, RaftInitialState, RaftOptions, SnapshotMeta } from '../../src/raft/types.js';
 import { isCompactOp, type LogOp } from '../../src/storage/raft_storage.js';
 import type { Random } from '../../src/util/prng.js';
-import type { LogIndex, NodeId, Term } from '../../src/util/types.js';
+import { indexPlus, indexZero, noNode, termZero, type LogIndex, type NodeId, type Term } from '../../src/util/types.js';
 
 /** A snapshot file: the simulated state machine (a digest of the applied entries) at meta.index, as bytes. */
 export interface SimSnapshotFile {
@@ -81,15 +81,15 @@ export function encodeSimSnapshot(meta: { index: LogIndex; term: Term }, digest:
 
 /** Stable storage: only completed writes reach it. Snapshot files are durable once written or promoted. */
 export class SimDisk {
-  hardState: HardState = { currentTerm: 0, votedFor: 0 };
-  base: LogBase = { index: 0, term: 0 };
+  hardState: HardState = { currentTerm: termZero, votedFor: noNode };
+  base: LogBase = { index: indexZero, term: termZero };
   /** Entries after base. */
   entries: LogEntry[] = [];
   snapshot: SnapshotMeta | null = null;
   readonly files = new Map<LogIndex, SimSnapshotFile>();
 
   get lastIndex(): LogIndex {
-    return this.base.index + this.entries.length;
+    return indexPlus(this.base.index, this.entries.length);
   }
 
   write(hardState: HardState | undefined, ops: readonly LogOp[]): void {
@@ -160,7 +160,7 @@ export class SimNode {
   /** When a crashed node comes back. */
   restartTick = 0;
   /** The index of the last entry this incarnation's state machine holds (from its snapshot, or applied). */
-  appliedCount = 0;
+  appliedCount: LogIndex = indexZero;
   /** The state machine: a digest of every entry up to appliedCount. */
   digest = 0;
   /** commitIndex after the previous step of this incarnation. */
@@ -177,8 +177,6 @@ export class SimNode {
   /** A received, checked snapshot waiting for the core; then the one being installed. */
   private received: SimSnapshotFile | null = null;
   private installing: SimSnapshotFile | null = null;
-  /** Bytes of the InstallSnapshot being stepped. */
-  private steppingChunk: Uint8Array | null = null;
   /** Events to step at the next advance (a driver learns these asynchronously). */
   private deferred: RaftEvent[] = [];
 
@@ -209,7 +207,7 @@ export class SimNode {
     this.machine = new RaftMachine(options, this.disk.load(), random);
     this.incarnation++;
     const snapshot = this.disk.snapshot;
-    this.appliedCount = snapshot?.index ?? 0;
+    this.appliedCount = snapshot?.index ?? indexZero;
     this.digest = snapshot === null ? 0 : this.disk.files.get(snapshot.index)!.digest;
     this.lastCommitIndex = this.machine.commitIndex;
     // Leftovers of a crash: only the file the record names counts.
@@ -243,14 +241,14 @@ export class SimNode {
     const machine = this.machine;
     if (machine === null) throw new Error(`step on crashed node ${this.id}`);
     this.nowTick = nowTick;
-    this.steppingChunk = event.type === 'Receive' && event.message.type === 'InstallSnapshot' ? event.message.data : null;
+    // The bytes of a stepped InstallSnapshot, for the StoreSnapshotChunk it yields.
+    const chunk = event.type === 'Receive' && event.message.type === 'InstallSnapshot' ? event.message.data : null;
     const actions = machine.step(event);
     this.effects.stepped(this, event, actions);
-    this.execute(actions, nowTick);
-    this.steppingChunk = null;
+    this.execute(actions, nowTick, chunk);
   }
 
-  private execute(actions: readonly RaftAction[], nowTick: number): void {
+  private execute(actions: readonly RaftAction[], nowTick: number, chunk: Uint8Array | null): void {
     const rest: RaftAction[] = [];
     let persists = false;
     for (const action of actions) {
@@ -267,7 +265,7 @@ export class SimNode {
       this.runAfter(rest);
       return;
     }
-    this.enqueue(rest, nowTick);
+    this.enqueue(rest, nowTick, chunk);
   }
 
   private sendChunk(action: Extract<RaftAction, { type: 'Send' }>): void {
@@ -282,7 +280,7 @@ export class SimNode {
     this.effects.send(this, { type: 'Send', message: { ...message, data } });
   }
 
-  private enqueue(actions: readonly RaftAction[], nowTick: number): void {
+  private enqueue(actions: readonly RaftAction[], nowTick: number, chunk: Uint8Array | null): void {
     let tail = this.batches[this.batches.length - 1];
     if (tail === undefined || tail.completeTick !== null) {
       tail = { hardState: undefined, fileOps: [], ops: [], after: [], received: null, completeTick: null };
@@ -292,7 +290,7 @@ export class SimNode {
       if (action.type === 'PersistHardState') tail.hardState = action.hardState;
       else if (action.type === 'PersistEntries') tail.ops.push({ truncateFrom: action.truncateFrom, entries: action.entries });
       else if (action.type === 'CompactLog') this.enqueueCompaction(tail, action);
-      else if (action.type === 'StoreSnapshotChunk') this.enqueueChunk(tail, action);
+      else if (action.type === 'StoreSnapshotChunk') this.enqueueChunk(tail, action, chunk);
       else tail.after.push(action);
     }
     this.startHead(nowTick);
@@ -308,8 +306,7 @@ export class SimNode {
     tail.ops.push({ compact: { base: action.base, snapshot: action.snapshot, discardLog: action.discardLog } });
   }
 
-  private enqueueChunk(tail: WriteBatch, action: Extract<RaftAction, { type: 'StoreSnapshotChunk' }>): void {
-    const data = this.steppingChunk;
+  private enqueueChunk(tail: WriteBatch, action: Extract<RaftAction, { type: 'StoreSnapshotChunk' }>, data: Uint8Array | null): void {
     if (data === null || data.length !== action.length) throw new Error('StoreSnapshotChunk outside its InstallSnapshot');
     tail.fileOps.push({ kind: 'chunk', offset: action.offset, data, snapshot: action.snapshot });
     if (action.done) tail.received = action.snapshot;

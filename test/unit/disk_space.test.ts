@@ -4,17 +4,18 @@
  */
 import test from 'tape';
 import { DiskSpaceMonitor, type FsSpace } from '../../src/storage/disk_space.js';
+import { FakeClock } from '../helpers/fake_clock.js';
 
 const MiB = 1024 * 1024;
 
-function monitor(free: Map<string, number | Error>, reserveBytes: number): { monitor: DiskSpaceMonitor; logs: string[] } {
+function monitor(free: Map<string, number | Error>, reserveBytes: number, clock = new FakeClock()): { monitor: DiskSpaceMonitor; logs: string[] } {
   const logs: string[] = [];
   const statfs = (dir: string): Promise<FsSpace> => {
     const bytes = free.get(dir);
     if (bytes === undefined || bytes instanceof Error) return Promise.reject(bytes ?? new Error(`no such directory ${dir}`));
     return Promise.resolve({ blocks: 1_000_000, bavail: bytes / 4096, bsize: 4096 });
   };
-  return { monitor: new DiskSpaceMonitor({ dirs: ['/log', '/state'], reserveBytes, log: (line) => logs.push(line), statfs }), logs };
+  return { monitor: new DiskSpaceMonitor({ dirs: ['/log', '/state'], reserveBytes, intervalMs: 1000, clock, log: (line) => logs.push(line), statfs }), logs };
 }
 
 test('disk space: low while any watched directory has less free than the reserve, with one log line per change', async (t) => {
@@ -58,5 +59,24 @@ test('disk space: a reserve of 0 never reports low', async (t) => {
   t.equal(m.low, false, 'and checked by hand on a full disk');
   t.deepEqual(logs, []);
   m.stop();
+  t.end();
+});
+
+test('disk space: after start, checks run on the injected clock every interval until stop', async (t) => {
+  const free = new Map<string, number | Error>([['/log', 100 * MiB], ['/state', 100 * MiB]]);
+  const clock = new FakeClock();
+  const { monitor: m } = monitor(free, 64 * MiB, clock);
+  await m.start();
+  t.equal(m.low, false, 'plenty of space at start');
+  free.set('/log', 10 * MiB);
+  await clock.advance(999);
+  t.equal(m.low, false, 'no check before the interval has passed');
+  await clock.advance(1);
+  t.equal(m.low, true, 'the check one interval after start saw the full disk');
+  m.stop();
+  t.equal(clock.pendingTimers, 0, 'stop leaves no timer behind');
+  free.set('/log', 100 * MiB);
+  await clock.advance(5000);
+  t.equal(m.low, true, 'no check after stop');
   t.end();
 });

@@ -8,8 +8,10 @@ import { encodeLogEntry } from '../../src/codec/log_entry_codec.js';
 import { EntryType } from '../../src/raft/types.js';
 import type { LogEntry, RaftInitialState } from '../../src/raft/types.js';
 import { LevelRaftStorage, StorageOpenError, StorageWriteError, entryKey } from '../../src/storage/level_storage.js';
-import { StorageCorruptError } from '../../src/storage/raft_storage.js';
+import { StorageCorruptError, type StorageWrite } from '../../src/storage/raft_storage.js';
 import { AssertionFailure } from '../../src/util/assert.js';
+import { asLogIndex } from '../../src/util/types.js';
+import { branded } from '../helpers/plain_ids.js';
 
 /** A fresh directory under the OS temp dir, removed when the test ends. */
 async function tempDirectory(t: test.Test): Promise<string> {
@@ -26,7 +28,7 @@ async function openStorage(t: test.Test, directory: string): Promise<LevelRaftSt
 }
 
 function entry(index: number, term: number, text = `command ${index}`): LogEntry {
-  return { index, term, type: EntryType.Command, data: new TextEncoder().encode(text) };
+  return branded<LogEntry>({ index, term, type: EntryType.Command, data: new TextEncoder().encode(text) });
 }
 
 function comparable(state: RaftInitialState): unknown {
@@ -44,10 +46,10 @@ async function reload(t: test.Test, directory: string): Promise<RaftInitialState
 async function seed(t: test.Test, directory: string, terms: readonly number[], currentTerm: number): Promise<void> {
   const storage = await openStorage(t, directory);
   await storage.load();
-  await storage.write({
+  await storage.write(branded<StorageWrite>({
     hardState: { currentTerm, votedFor: 1 },
     entryOps: [{ entries: terms.map((term, i) => entry(i + 1, term)) }],
-  });
+  }));
   await storage.close();
 }
 
@@ -86,8 +88,8 @@ test('level storage: written hard state and entries survive a reopen', async (t)
   const storage = await openStorage(t, directory);
   await storage.load();
   const binary = { index: 3, term: 2, type: EntryType.Command, data: Uint8Array.from({ length: 256 }, (_, i) => i) };
-  await storage.write({ hardState: { currentTerm: 2, votedFor: 3 }, entryOps: [{ entries: [entry(1, 1), entry(2, 2)] }] });
-  await storage.write({ entryOps: [{ entries: [binary, { index: 4, term: 2, type: EntryType.Noop, data: new Uint8Array(0) }] }] });
+  await storage.write(branded<StorageWrite>({ hardState: { currentTerm: 2, votedFor: 3 }, entryOps: [{ entries: [entry(1, 1), entry(2, 2)] }] }));
+  await storage.write(branded<StorageWrite>({ entryOps: [{ entries: [binary, { index: 4, term: 2, type: EntryType.Noop, data: new Uint8Array(0) }] }] }));
   await storage.close();
   const state = await reload(t, directory);
   t.deepEqual(comparable(state), {
@@ -103,14 +105,14 @@ test('level storage: truncate then append replaces the tail, in one write and ac
   const directory = await tempDirectory(t);
   const storage = await openStorage(t, directory);
   await storage.load();
-  await storage.write({ hardState: { currentTerm: 2, votedFor: 1 }, entryOps: [{ entries: [1, 1, 2, 2, 2].map((term, i) => entry(i + 1, term)) }] });
-  await storage.write({ hardState: { currentTerm: 3, votedFor: 0 }, entryOps: [{ truncateFrom: 3, entries: [entry(3, 3, 'new 3')] }] });
+  await storage.write(branded<StorageWrite>({ hardState: { currentTerm: 2, votedFor: 1 }, entryOps: [{ entries: [1, 1, 2, 2, 2].map((term, i) => entry(i + 1, term)) }] }));
+  await storage.write(branded<StorageWrite>({ hardState: { currentTerm: 3, votedFor: 0 }, entryOps: [{ truncateFrom: 3, entries: [entry(3, 3, 'new 3')] }] }));
   // Several ops in one write apply in order: append 4, then replace it and add 5.
-  await storage.write({
+  await storage.write(branded<StorageWrite>({
     entryOps: [{ entries: [entry(4, 3, 'first 4')] }, { truncateFrom: 4, entries: [entry(4, 3, 'second 4'), entry(5, 3)] }],
-  });
+  }));
   // A truncation with no entries just shortens the log.
-  await storage.write({ entryOps: [{ truncateFrom: 5, entries: [] }] });
+  await storage.write(branded<StorageWrite>({ entryOps: [{ truncateFrom: 5, entries: [] }] }));
   await storage.close();
   const state = await reload(t, directory);
   t.deepEqual(
@@ -130,7 +132,7 @@ test('level storage: a hard-state-only write keeps the log', async (t) => {
   await seed(t, directory, [1, 1], 1);
   const storage = await openStorage(t, directory);
   await storage.load();
-  await storage.write({ hardState: { currentTerm: 5, votedFor: 4 }, entryOps: [] });
+  await storage.write(branded<StorageWrite>({ hardState: { currentTerm: 5, votedFor: 4 }, entryOps: [] }));
   await storage.write({ entryOps: [] });
   await storage.close();
   const state = await reload(t, directory);
@@ -141,7 +143,7 @@ test('level storage: a hard-state-only write keeps the log', async (t) => {
 test('level storage: garbage in an entry value is reported naming the index', async (t) => {
   const directory = await tempDirectory(t);
   await seed(t, directory, [1, 1, 1], 1);
-  await tamper(directory, (db) => db.put(entryKey(2), Uint8Array.of(1, 2, 3)));
+  await tamper(directory, (db) => db.put(entryKey(asLogIndex(2)), Uint8Array.of(1, 2, 3)));
   await expectCorrupt(t, directory, ['log entry 2', 'truncated']);
 });
 
@@ -149,9 +151,9 @@ test('level storage: one flipped byte in an entry is a checksum mismatch naming 
   const directory = await tempDirectory(t);
   await seed(t, directory, [1, 1, 1], 1);
   await tamper(directory, async (db) => {
-    const value = (await db.get(entryKey(3)))!.slice();
+    const value = (await db.get(entryKey(asLogIndex(3))))!.slice();
     value[value.length - 1] = value[value.length - 1]! ^ 0x04;
-    await db.put(entryKey(3), value);
+    await db.put(entryKey(asLogIndex(3)), value);
   });
   await expectCorrupt(t, directory, ['log entry 3', 'checksum mismatch']);
 });
@@ -159,26 +161,26 @@ test('level storage: one flipped byte in an entry is a checksum mismatch naming 
 test('level storage: an entry record stored under another index is reported', async (t) => {
   const directory = await tempDirectory(t);
   await seed(t, directory, [1, 1, 1], 1);
-  await tamper(directory, (db) => db.put(entryKey(2), encodeLogEntry(entry(3, 1))));
+  await tamper(directory, (db) => db.put(entryKey(asLogIndex(2)), encodeLogEntry(entry(3, 1))));
   await expectCorrupt(t, directory, ['log entry 2', 'wrong index']);
 });
 
 test('level storage: a missing entry in the middle or at the start is reported', async (t) => {
   const middle = await tempDirectory(t);
   await seed(t, middle, [1, 1, 1, 1], 1);
-  await tamper(middle, (db) => db.del(entryKey(2)));
+  await tamper(middle, (db) => db.del(entryKey(asLogIndex(2))));
   await expectCorrupt(t, middle, ['not contiguous', 'entry 3']);
 
   const start = await tempDirectory(t);
   await seed(t, start, [1, 1], 1);
-  await tamper(start, (db) => db.del(entryKey(1)));
+  await tamper(start, (db) => db.del(entryKey(asLogIndex(1))));
   await expectCorrupt(t, start, ['starts at index 2']);
 });
 
 test('level storage: decreasing terms and a log newer than currentTerm are reported', async (t) => {
   const decreasing = await tempDirectory(t);
   await seed(t, decreasing, [1, 2, 2], 2);
-  await tamper(decreasing, (db) => db.put(entryKey(3), encodeLogEntry(entry(3, 1))));
+  await tamper(decreasing, (db) => db.put(entryKey(asLogIndex(3)), encodeLogEntry(entry(3, 1))));
   await expectCorrupt(t, decreasing, ['log entry 3', 'below term 2']);
 
   const newer = await tempDirectory(t);
@@ -286,8 +288,8 @@ test('level storage: misuse by the caller fails assertions before touching the d
   await rejectsWith(t, storage.write({ entryOps: [] }), 'before load', 'write before load');
   await storage.load();
   await rejectsWith(t, storage.write({ entryOps: [{ entries: [entry(2, 1)] }] }), 'appending entry 2 after 0', 'gap');
-  await rejectsWith(t, storage.write({ entryOps: [{ truncateFrom: 2, entries: [] }] }), 'truncateFrom 2', 'truncate past the end');
-  const first = storage.write({ hardState: { currentTerm: 1, votedFor: 0 }, entryOps: [{ entries: [entry(1, 1)] }] });
+  await rejectsWith(t, storage.write(branded<StorageWrite>({ entryOps: [{ truncateFrom: 2, entries: [] }] })), 'truncateFrom 2', 'truncate past the end');
+  const first = storage.write(branded<StorageWrite>({ hardState: { currentTerm: 1, votedFor: 0 }, entryOps: [{ entries: [entry(1, 1)] }] }));
   await rejectsWith(t, storage.write({ entryOps: [{ entries: [entry(2, 1)] }] }), 'overlapping', 'overlapping writes');
   await first;
   const state = await storage.load();
@@ -309,7 +311,7 @@ test('level storage: a compaction records the snapshot and deletes the entries u
   const storage = await openStorage(t, directory);
   await storage.load();
   const snapshot = { index: 5, term: 2, bytes: 100 };
-  await storage.write({ entryOps: [{ compact: { base: { index: 3, term: 2 }, snapshot, discardLog: false } }, { entries: [entry(7, 3)] }] });
+  await storage.write(branded<StorageWrite>({ entryOps: [{ compact: { base: { index: 3, term: 2 }, snapshot, discardLog: false } }, { entries: [entry(7, 3)] }] }));
   await storage.close();
   const state = await reload(t, directory);
   t.deepEqual(state.snapshot, snapshot);
@@ -329,7 +331,7 @@ test('level storage: an installed snapshot that discards the log leaves only ent
   const storage = await openStorage(t, directory);
   await storage.load();
   const snapshot = { index: 10, term: 4, bytes: 100 };
-  await storage.write({ entryOps: [{ compact: { base: { index: 10, term: 4 }, snapshot, discardLog: true } }, { entries: [entry(11, 4)] }] });
+  await storage.write(branded<StorageWrite>({ entryOps: [{ compact: { base: { index: 10, term: 4 }, snapshot, discardLog: true } }, { entries: [entry(11, 4)] }] }));
   await storage.close();
   const state = await reload(t, directory);
   t.deepEqual([state.snapshot, state.base, state.entries.map((e) => e.index)], [snapshot, { index: 10, term: 4 }, [11]]);
@@ -341,14 +343,14 @@ async function seedCompacted(t: test.Test, directory: string): Promise<void> {
   await seed(t, directory, [1, 1, 2], 4);
   const storage = await openStorage(t, directory);
   await storage.load();
-  await storage.write({ entryOps: [{ compact: { base: { index: 1, term: 1 }, snapshot: { index: 2, term: 1, bytes: 50 }, discardLog: false } }] });
+  await storage.write(branded<StorageWrite>({ entryOps: [{ compact: { base: { index: 1, term: 1 }, snapshot: { index: 2, term: 1, bytes: 50 }, discardLog: false } }] }));
   await storage.close();
 }
 
 test('level storage: a log that does not start right after the recorded base is corrupt', async (t) => {
   const directory = await tempDirectory(t);
   await seedCompacted(t, directory);
-  await tamper(directory, (db) => db.put(entryKey(1), encodeLogEntry(entry(1, 1))));
+  await tamper(directory, (db) => db.put(entryKey(asLogIndex(1)), encodeLogEntry(entry(1, 1))));
   await expectCorrupt(t, directory, ['log starts at index 1', 'expected 2']);
   t.end();
 });
@@ -357,8 +359,8 @@ test('level storage: a snapshot record beyond the end of the log is corrupt', as
   const directory = await tempDirectory(t);
   await seedCompacted(t, directory);
   await tamper(directory, async (db) => {
-    await db.del(entryKey(2));
-    await db.del(entryKey(3));
+    await db.del(entryKey(asLogIndex(2)));
+    await db.del(entryKey(asLogIndex(3)));
   });
   await expectCorrupt(t, directory, ['snapshot record (key "s") names index 2', 'the log ends at 1']);
   t.end();

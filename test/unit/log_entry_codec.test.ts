@@ -1,10 +1,12 @@
 import test from 'tape';
 import { crc32c } from '../../src/util/crc32.js';
-import { decodeHardState, decodeLogEntry, decodeSnapshotRecord, encodeHardState, encodeLogEntry, encodeSnapshotRecord } from '../../src/codec/log_entry_codec.js';
+import { decodeHardState, decodeLogEntry, decodeSnapshotRecord, encodeHardState, encodeLogEntry, encodeSnapshotRecord, type SnapshotRecord } from '../../src/codec/log_entry_codec.js';
 import { EntryType } from '../../src/raft/types.js';
-import type { LogEntry } from '../../src/raft/types.js';
+import type { HardState, LogEntry } from '../../src/raft/types.js';
 import { AssertionFailure } from '../../src/util/assert.js';
 import { SeededRandom } from '../../src/util/prng.js';
+import { asLogIndex } from '../../src/util/types.js';
+import { branded } from '../helpers/plain_ids.js';
 
 const seed = Number(process.env['SEED'] ?? 7);
 
@@ -22,7 +24,7 @@ function crc32cBitwise(bytes: Uint8Array): number {
   return ~c >>> 0;
 }
 
-const entry: LogEntry = { index: 42, term: 7, type: EntryType.Command, data: Uint8Array.of(0, 1, 2, 255, 254) };
+const entry = branded<LogEntry>({ index: 42, term: 7, type: EntryType.Command, data: Uint8Array.of(0, 1, 2, 255, 254) });
 
 test('crc32c: matches the standard check value and the bitwise definition', (t) => {
   t.equal(crc32c(bytesOf('123456789')), 0xe3069283, 'CRC-32C check value of "123456789"');
@@ -42,7 +44,7 @@ test('crc32c: matches the standard check value and the bitwise definition', (t) 
 });
 
 test('log entry codec: an entry round-trips', (t) => {
-  for (const sample of [entry, { index: 1, term: 0, type: EntryType.Noop, data: new Uint8Array(0) }]) {
+  for (const sample of [entry, branded<LogEntry>({ index: 1, term: 0, type: EntryType.Noop, data: new Uint8Array(0) })]) {
     const decoded = decodeLogEntry(encodeLogEntry(sample), sample.index);
     t.ok(decoded.ok, 'decodes');
     if (decoded.ok) t.deepEqual({ ...decoded.value, data: Array.from(decoded.value.data) }, { ...sample, data: Array.from(sample.data) });
@@ -67,7 +69,7 @@ test('log entry codec: truncated records and the wrong index are refused with th
   t.ok(!short.ok && short.error.includes('truncated'), 'truncated header');
   const cut = decodeLogEntry(bytes.subarray(0, bytes.length - 1), entry.index);
   t.ok(!cut.ok && cut.error.includes('checksum mismatch'), 'lost last data byte');
-  const wrong = decodeLogEntry(bytes, 43);
+  const wrong = decodeLogEntry(bytes, asLogIndex(43));
   t.ok(!wrong.ok && wrong.error.includes('wrong index'), 'record stored under another index');
   const asHardState = decodeHardState(bytes);
   t.notOk(asHardState.ok, 'an entry record is not a hard state');
@@ -75,7 +77,7 @@ test('log entry codec: truncated records and the wrong index are refused with th
 });
 
 test('log entry codec: hard state round-trips and detects damage', (t) => {
-  const hardState = { currentTerm: Number.MAX_SAFE_INTEGER, votedFor: 0xffff_ffff };
+  const hardState = branded<HardState>({ currentTerm: Number.MAX_SAFE_INTEGER, votedFor: 0xffff_ffff });
   const bytes = encodeHardState(hardState);
   const decoded = decodeHardState(bytes);
   t.deepEqual(decoded, { ok: true, value: hardState });
@@ -86,14 +88,14 @@ test('log entry codec: hard state round-trips and detects damage', (t) => {
   }
   const short = decodeHardState(bytes.subarray(0, 17));
   t.ok(!short.ok && short.error.includes('truncated'), 'truncated');
-  t.notOk(decodeLogEntry(bytes, 1).ok, 'a hard state record is not an entry');
+  t.notOk(decodeLogEntry(bytes, asLogIndex(1)).ok, 'a hard state record is not an entry');
   t.end();
 });
 
 test('log entry codec: encoding out-of-range fields fails an assertion', (t) => {
-  t.throws(() => encodeLogEntry({ ...entry, index: 0 }), AssertionFailure, 'index 0');
-  t.throws(() => encodeLogEntry({ ...entry, term: -1 }), AssertionFailure, 'negative term');
-  t.throws(() => encodeHardState({ currentTerm: 1, votedFor: -1 }), AssertionFailure, 'negative votedFor');
+  t.throws(() => encodeLogEntry(branded<LogEntry>({ ...entry, index: 0 })), AssertionFailure, 'index 0');
+  t.throws(() => encodeLogEntry(branded<LogEntry>({ ...entry, term: -1 })), AssertionFailure, 'negative term');
+  t.throws(() => encodeHardState(branded<HardState>({ currentTerm: 1, votedFor: -1 })), AssertionFailure, 'negative votedFor');
   t.end();
 });
 
@@ -102,7 +104,7 @@ test('log entry codec: seeded random bytes never throw', (t) => {
   for (let run = 0; run < 10000; run++) {
     const bytes = new Uint8Array(random.nextInt(64));
     for (let i = 0; i < bytes.length; i++) bytes[i] = random.nextInt(256);
-    decodeLogEntry(bytes, 1 + random.nextInt(10));
+    decodeLogEntry(bytes, asLogIndex(1 + random.nextInt(10)));
     decodeHardState(bytes);
   }
   t.pass(`10000 random records decoded without throwing (seed ${seed + 1})`);
@@ -110,7 +112,7 @@ test('log entry codec: seeded random bytes never throw', (t) => {
 });
 
 test('log entry codec: the snapshot record round-trips and detects damage', (t) => {
-  const record = { snapshot: { index: 90, term: 4, bytes: 12345 }, base: { index: 70, term: 3 } };
+  const record = branded<SnapshotRecord>({ snapshot: { index: 90, term: 4, bytes: 12345 }, base: { index: 70, term: 3 } });
   const bytes = encodeSnapshotRecord(record);
   t.deepEqual(decodeSnapshotRecord(bytes), { ok: true, value: record });
   for (let k = 0; k < bytes.length; k++) {
@@ -118,7 +120,7 @@ test('log entry codec: the snapshot record round-trips and detects damage', (t) 
     damaged[k] = damaged[k]! ^ 0x10;
     t.equal(decodeSnapshotRecord(damaged).ok, false, `a changed byte ${k} is refused`);
   }
-  t.equal(decodeSnapshotRecord(encodeHardState({ currentTerm: 1, votedFor: 0 })).ok, false, 'a hard state record is not a snapshot record');
-  t.throws(() => encodeSnapshotRecord({ snapshot: { index: 5, term: 1, bytes: 1 }, base: { index: 6, term: 1 } }), AssertionFailure, 'a base beyond the snapshot');
+  t.equal(decodeSnapshotRecord(encodeHardState(branded<HardState>({ currentTerm: 1, votedFor: 0 }))).ok, false, 'a hard state record is not a snapshot record');
+  t.throws(() => encodeSnapshotRecord(branded<SnapshotRecord>({ snapshot: { index: 5, term: 1, bytes: 1 }, base: { index: 6, term: 1 } })), AssertionFailure, 'a base beyond the snapshot');
   t.end();
 });

@@ -7,7 +7,8 @@ import { EntryType } from '../../src/raft/types.js';
 import type { AppendEntries, RaftMessage } from '../../src/raft/types.js';
 import { NanomsgTransport, TransportError } from '../../src/transport/nanomsg_transport.js';
 import type { NanomsgTransportOptions } from '../../src/transport/nanomsg_transport.js';
-import type { NodeId } from '../../src/util/types.js';
+import { asNodeId, type NodeId } from '../../src/util/types.js';
+import { branded } from '../helpers/plain_ids.js';
 
 /** Ports the OS just handed out on 127.0.0.1 (bound together so they differ, then released). */
 async function freePorts(count: number): Promise<number[]> {
@@ -25,7 +26,12 @@ async function freePorts(count: number): Promise<number[]> {
 
 async function cluster(count: number): Promise<Map<NodeId, string>> {
   const ports = await freePorts(count);
-  return new Map(ports.map((port, i) => [i + 1, `127.0.0.1:${port}`]));
+  return peerMap(ports.map((port, i) => [i + 1, `127.0.0.1:${port}`]));
+}
+
+/** Peer addresses by node id, the ids written as plain numbers. */
+function peerMap(entries: ReadonlyArray<readonly [number, string]>): Map<NodeId, string> {
+  return new Map(entries.map(([id, address]) => [asNodeId(id), address]));
 }
 
 /** Polls `condition` every 5 ms until it holds or `timeoutMs` passes; returns whether it held. */
@@ -45,21 +51,21 @@ interface Node {
 }
 
 /** A transport for node `id`, closed when the test ends. */
-function node(t: test.Test, id: NodeId, peers: Map<NodeId, string>, extra: Partial<NanomsgTransportOptions> = {}): Node {
+function node(t: test.Test, id: number, peers: Map<NodeId, string>, extra: Partial<NanomsgTransportOptions> = {}): Node {
   const errors: TransportError[] = [];
-  const transport = new NanomsgTransport({ id, peers, onError: (error) => errors.push(error), ...extra });
+  const transport = new NanomsgTransport({ id: asNodeId(id), peers, onError: (error) => errors.push(error), ...extra });
   t.teardown(() => transport.close());
   return { transport, inbox: [], errors };
 }
 
-async function started(t: test.Test, id: NodeId, peers: Map<NodeId, string>, extra: Partial<NanomsgTransportOptions> = {}): Promise<Node> {
+async function started(t: test.Test, id: number, peers: Map<NodeId, string>, extra: Partial<NanomsgTransportOptions> = {}): Promise<Node> {
   const n = node(t, id, peers, extra);
   await n.transport.start((message) => n.inbox.push(message));
   return n;
 }
 
-function heartbeat(from: NodeId, to: NodeId, round: number): AppendEntries {
-  return { type: 'AppendEntries', from, to, term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0, round };
+function heartbeat(from: number, to: number, round: number): AppendEntries {
+  return branded<AppendEntries>({ type: 'AppendEntries', from, to, term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0, round });
 }
 
 test('nanomsg transport: two nodes exchange messages both ways, entries intact', async (t) => {
@@ -67,7 +73,7 @@ test('nanomsg transport: two nodes exchange messages both ways, entries intact',
   const a = await started(t, 1, peers);
   const b = await started(t, 2, peers);
   const data = Uint8Array.from({ length: 2000 }, (_, i) => (i * 7) & 0xff);
-  const append: AppendEntries = {
+  const append = branded<AppendEntries>({
     type: 'AppendEntries',
     from: 1,
     to: 2,
@@ -80,9 +86,9 @@ test('nanomsg transport: two nodes exchange messages both ways, entries intact',
     ],
     leaderCommit: 0,
     round: 1,
-  };
+  });
   a.transport.send(append);
-  b.transport.send({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 3, success: true, matchIndex: 2, conflictIndex: 0, round: 1 });
+  b.transport.send(branded<RaftMessage>({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 3, success: true, matchIndex: 2, conflictIndex: 0, round: 1 }));
   t.ok(await waitFor(() => a.inbox.length === 1 && b.inbox.length === 1), 'each side received one message');
   const received = b.inbox[0];
   t.equal(received?.type, 'AppendEntries');
@@ -100,7 +106,7 @@ test('nanomsg transport: a message larger than the nanomsg default 1 MiB receive
   const a = await started(t, 1, peers);
   const b = await started(t, 2, peers);
   const data = new Uint8Array(3 * 1024 * 1024).fill(0x5a);
-  a.transport.send({ ...heartbeat(1, 2, 1), entries: [{ index: 1, term: 1, type: EntryType.Command, data }] });
+  a.transport.send(branded<RaftMessage>({ ...heartbeat(1, 2, 1), entries: [{ index: 1, term: 1, type: EntryType.Command, data }] }));
   t.ok(await waitFor(() => b.inbox.length === 1), 'a 3 MiB AppendEntries arrived');
   const received = b.inbox[0];
   t.equal(received?.type === 'AppendEntries' ? received.entries[0]?.data.length : -1, data.length, 'whole entry');
@@ -127,17 +133,17 @@ test('nanomsg transport: three nodes, every pair, messages in order', async (t) 
 test('nanomsg transport: sending to a down peer never throws and its queue stays bounded', async (t) => {
   const peers = await cluster(2);
   const a = await started(t, 1, peers, { queueMessagesMax: 100, queueBytesMax: 64 * 1024 });
-  const big: AppendEntries = {
+  const big = branded<AppendEntries>({
     ...heartbeat(1, 2, 0),
     entries: [{ index: 1, term: 1, type: EntryType.Command, data: new Uint8Array(1024) }],
-  };
-  for (let i = 0; i < 20000; i++) a.transport.send({ ...big, round: i });
+  });
+  for (let i = 0; i < 20000; i++) a.transport.send(branded<RaftMessage>({ ...big, round: i }));
   const stats = a.transport.stats();
   const queue = stats.queues.find((q) => q.peer === 2);
   t.ok(queue !== undefined && queue.messages <= 100 && queue.bytes <= 64 * 1024, `queue bounded: ${JSON.stringify(queue)}`);
   t.equal(stats.droppedQueueFull + (queue?.messages ?? 0) + stats.messagesSent, 20000, 'every message is sent, queued or counted as dropped');
   t.equal(a.errors.filter((e) => e.code === 'TRANSPORT_QUEUE_FULL').length, 1, 'overflow reported once');
-  t.ok(a.errors[0]?.message.includes(peers.get(2)!), `report names the peer: ${a.errors[0]?.message}`);
+  t.ok(a.errors[0]?.message.includes(peers.get(asNodeId(2))!), `report names the peer: ${a.errors[0]?.message}`);
 });
 
 test('nanomsg transport: a peer that starts later receives what is sent after it is up', async (t) => {
@@ -169,7 +175,7 @@ test('nanomsg transport: close() releases the port for a new transport, and a bu
     t.fail('a second transport bound the same address');
   } catch (error) {
     t.ok(error instanceof TransportError && error.code === 'TRANSPORT_BIND_FAILED', 'TRANSPORT_BIND_FAILED');
-    t.ok((error as Error).message.includes(peers.get(1)!), (error as Error).message);
+    t.ok((error as Error).message.includes(peers.get(asNodeId(1))!), (error as Error).message);
   }
   await first.transport.close();
   const second = await started(t, 1, peers);
@@ -181,24 +187,24 @@ test('nanomsg transport: close() releases the port for a new transport, and a bu
 
 test('nanomsg transport: bad addresses are refused at construction, naming the address', (t) => {
   const cases: Array<[string, Map<NodeId, string>, string]> = [
-    ['no port', new Map([[1, '127.0.0.1'], [2, '127.0.0.1:9002']]), '"127.0.0.1"'],
-    ['port 0', new Map([[1, '127.0.0.1:0'], [2, '127.0.0.1:9002']]), '"127.0.0.1:0"'],
-    ['port too large', new Map([[1, '127.0.0.1:9001'], [2, '127.0.0.1:70000']]), '"127.0.0.1:70000"'],
-    ['octet too large', new Map([[1, '127.0.0.1:9001'], [2, '300.0.0.1:9002']]), '"300.0.0.1:9002"'],
-    ['IPv6', new Map([[1, '127.0.0.1:9001'], [2, '[::1]:9002']]), '"[::1]:9002"'],
-    ['empty host', new Map([[1, '127.0.0.1:9001'], [2, ':9002']]), '":9002"'],
-    ['own host name', new Map([[1, 'example.com:9001'], [2, '127.0.0.1:9002']]), '"example.com:9001"'],
-    ['own id missing', new Map([[2, '127.0.0.1:9002']]), 'node 1'],
+    ['no port', peerMap([[1, '127.0.0.1'], [2, '127.0.0.1:9002']]), '"127.0.0.1"'],
+    ['port 0', peerMap([[1, '127.0.0.1:0'], [2, '127.0.0.1:9002']]), '"127.0.0.1:0"'],
+    ['port too large', peerMap([[1, '127.0.0.1:9001'], [2, '127.0.0.1:70000']]), '"127.0.0.1:70000"'],
+    ['octet too large', peerMap([[1, '127.0.0.1:9001'], [2, '300.0.0.1:9002']]), '"300.0.0.1:9002"'],
+    ['IPv6', peerMap([[1, '127.0.0.1:9001'], [2, '[::1]:9002']]), '"[::1]:9002"'],
+    ['empty host', peerMap([[1, '127.0.0.1:9001'], [2, ':9002']]), '":9002"'],
+    ['own host name', peerMap([[1, 'example.com:9001'], [2, '127.0.0.1:9002']]), '"example.com:9001"'],
+    ['own id missing', peerMap([[2, '127.0.0.1:9002']]), 'node 1'],
   ];
   for (const [what, peers, fragment] of cases) {
     try {
-      new NanomsgTransport({ id: 1, peers });
+      new NanomsgTransport({ id: asNodeId(1), peers });
       t.fail(`${what}: accepted`);
     } catch (error) {
       t.ok(error instanceof TransportError && error.code === 'TRANSPORT_BAD_ADDRESS' && error.message.includes(fragment), `${what}: ${(error as Error).message}`);
     }
   }
-  t.doesNotThrow(() => new NanomsgTransport({ id: 1, peers: new Map([[1, 'localhost:9001'], [2, 'node-2.example:9002']]) }), 'host names for peers, localhost for self');
+  t.doesNotThrow(() => new NanomsgTransport({ id: asNodeId(1), peers: peerMap([[1, 'localhost:9001'], [2, 'node-2.example:9002']]) }), 'host names for peers, localhost for self');
   t.end();
 });
 
@@ -211,7 +217,7 @@ test('nanomsg transport: garbage and misaddressed messages are dropped, counted 
   nn.Setopt(raw, nn.NN_SOL_SOCKET, nn.NN_RECONNECT_IVL, 10);
   // A blocking send that can never complete would hang the test run instead of failing it.
   nn.Setopt(raw, nn.NN_SOL_SOCKET, nn.NN_SNDTIMEO, 5000);
-  nn.Connect(raw, `tcp://${peers.get(1)!}`);
+  nn.Connect(raw, `tcp://${peers.get(asNodeId(1))!}`);
   const garbage = [Buffer.from('hello'), Buffer.alloc(0), Buffer.from([1, 3, 0, 0, 0, 2, 0, 0, 0, 1])];
   const sendRaw = (bytes: Buffer): boolean => nn.Send(raw, bytes, 0) >= 0;
   for (const bytes of garbage) t.ok(sendRaw(bytes), 'sent raw bytes');
@@ -250,10 +256,10 @@ test('nanomsg transport: round-trip latency of small messages on 127.0.0.1 (prin
   const finish = (): void => {
     finished = true;
   };
-  const a = new NanomsgTransport({ id: 1, peers });
-  const b = new NanomsgTransport({ id: 2, peers });
+  const a = new NanomsgTransport({ id: asNodeId(1), peers });
+  const b = new NanomsgTransport({ id: asNodeId(2), peers });
   t.teardown(() => Promise.all([a.close(), b.close()]));
-  await b.start((message) => b.send({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: 0, conflictIndex: 0, round: (message as AppendEntries).round }));
+  await b.start((message) => b.send(branded<RaftMessage>({ type: 'AppendEntriesResponse', from: 2, to: 1, term: 1, success: true, matchIndex: 0, conflictIndex: 0, round: (message as AppendEntries).round })));
   await a.start((message) => {
     const round = (message as { round: number }).round;
     if (round === warmupRound) return;

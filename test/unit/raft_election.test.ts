@@ -4,10 +4,11 @@
  */
 import test from 'tape';
 import {
-  FixedRandom,
   appendEntries,
   appendResponse,
   elect,
+  event,
+  FixedRandom,
   leaderOf,
   logOf,
   machine,
@@ -176,7 +177,7 @@ test('single member: an election timeout makes it leader at once; its Persisted 
     { type: 'PersistEntries', entries: [noop(1, 1)] },
     { type: 'RoleChanged', role: 'leader', term: 1, leaderId: 1 },
   ]);
-  t.deepEqual(node.step({ type: 'Persisted', index: 1, term: 1 }), [{ type: 'Apply', entries: [noop(1, 1)] }]);
+  t.deepEqual(node.step(event({ type: 'Persisted', index: 1, term: 1 })), [{ type: 'Apply', entries: [noop(1, 1)] }]);
   t.end();
 });
 

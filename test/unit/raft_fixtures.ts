@@ -10,6 +10,7 @@ import {
   type LogEntry,
   type RaftAction,
   type RaftEvent,
+  type RaftInitialState,
   type RaftMessage,
   type RaftOptions,
   type RequestVote,
@@ -17,11 +18,11 @@ import {
   type Role,
 } from '../../src/raft/types.js';
 import type { Random } from '../../src/util/prng.js';
-import type { LogIndex, NodeId, Term } from '../../src/util/types.js';
+import { branded, type Plain } from '../helpers/plain_ids.js';
 
 /** Small limits so that tests reach them: election timeout 10 ticks, heartbeat 2 ticks. */
-export function options(id: NodeId, members: readonly NodeId[] = [1, 2, 3], overrides: Partial<RaftOptions> = {}): RaftOptions {
-  return {
+export function options(id: number, members: readonly number[] = [1, 2, 3], overrides: Partial<Plain<RaftOptions>> = {}): RaftOptions {
+  return branded<RaftOptions>({
     id,
     members,
     electionTimeoutTicks: 10,
@@ -37,7 +38,7 @@ export function options(id: NodeId, members: readonly NodeId[] = [1, 2, 3], over
     snapshotChunksInflightMax: 2,
     snapshotRetransmitTicks: 10,
     ...overrides,
-  };
+  });
 }
 
 /** A Random whose draws are fixed: `nextInt` returns min(value, bound - 1). */
@@ -53,32 +54,32 @@ export class FixedRandom implements Random {
 
 const encoder = new TextEncoder();
 
-export function command(index: LogIndex, term: Term, text: string): LogEntry {
-  return { index, term, type: EntryType.Command, data: encoder.encode(text) };
+export function command(index: number, term: number, text: string): LogEntry {
+  return branded<LogEntry>({ index, term, type: EntryType.Command, data: encoder.encode(text) });
 }
 
-export function noop(index: LogIndex, term: Term): LogEntry {
-  return { index, term, type: EntryType.Noop, data: new Uint8Array(0) };
+export function noop(index: number, term: number): LogEntry {
+  return branded<LogEntry>({ index, term, type: EntryType.Noop, data: new Uint8Array(0) });
 }
 
 /** A log whose entry k + 1 has term `terms[k]` (commands named after their position). */
-export function logOf(terms: readonly Term[]): LogEntry[] {
+export function logOf(terms: readonly number[]): LogEntry[] {
   return terms.map((term, k) => command(k + 1, term, `x${k + 1}`));
 }
 
 /** A machine with the given durable state. */
 export function machine(config: {
-  id?: NodeId;
-  members?: readonly NodeId[];
-  term?: Term;
-  votedFor?: NodeId;
+  id?: number;
+  members?: readonly number[];
+  term?: number;
+  votedFor?: number;
   log?: readonly LogEntry[];
-  overrides?: Partial<RaftOptions>;
+  overrides?: Partial<Plain<RaftOptions>>;
   random?: Random;
 }): RaftMachine {
   return new RaftMachine(
     options(config.id ?? 1, config.members, config.overrides),
-    { hardState: { currentTerm: config.term ?? 0, votedFor: config.votedFor ?? 0 }, entries: config.log ?? [] },
+    branded<RaftInitialState>({ hardState: { currentTerm: config.term ?? 0, votedFor: config.votedFor ?? 0 }, entries: config.log ?? [] }),
     config.random ?? new FixedRandom(0),
   );
 }
@@ -96,22 +97,22 @@ export function ticks(node: RaftMachine, count: number): RaftAction[] {
   return actions;
 }
 
-type Addressed = { from: NodeId; to: NodeId; term: Term };
+type Addressed = { from: number; to: number; term: number };
 
-export function appendEntries(fields: Addressed & Partial<AppendEntries>): AppendEntries {
-  return { type: 'AppendEntries', prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0, round: 0, ...fields };
+export function appendEntries(fields: Addressed & Partial<Plain<AppendEntries>>): AppendEntries {
+  return branded<AppendEntries>({ type: 'AppendEntries', prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0, round: 0, ...fields });
 }
 
-export function appendResponse(fields: Addressed & Partial<AppendEntriesResponse>): AppendEntriesResponse {
-  return { type: 'AppendEntriesResponse', success: true, matchIndex: 0, conflictIndex: 0, round: 0, ...fields };
+export function appendResponse(fields: Addressed & Partial<Plain<AppendEntriesResponse>>): AppendEntriesResponse {
+  return branded<AppendEntriesResponse>({ type: 'AppendEntriesResponse', success: true, matchIndex: 0, conflictIndex: 0, round: 0, ...fields });
 }
 
-export function requestVote(fields: Addressed & Partial<RequestVote>): RequestVote {
-  return { type: 'RequestVote', lastLogIndex: 0, lastLogTerm: 0, preVote: false, ...fields };
+export function requestVote(fields: Addressed & Partial<Plain<RequestVote>>): RequestVote {
+  return branded<RequestVote>({ type: 'RequestVote', lastLogIndex: 0, lastLogTerm: 0, preVote: false, ...fields });
 }
 
-export function voteResponse(fields: Addressed & Partial<RequestVoteResponse>): RequestVoteResponse {
-  return { type: 'RequestVoteResponse', voteGranted: true, preVote: false, ...fields };
+export function voteResponse(fields: Addressed & Partial<Plain<RequestVoteResponse>>): RequestVoteResponse {
+  return branded<RequestVoteResponse>({ type: 'RequestVoteResponse', voteGranted: true, preVote: false, ...fields });
 }
 
 export function send(message: RaftMessage): RaftAction {
@@ -122,7 +123,7 @@ export function send(message: RaftMessage): RaftAction {
  * Makes `node` leader by real events: election timeout, granted pre-votes, granted votes from
  * just enough peers. Returns the actions of the step that made it leader.
  */
-export function elect(node: RaftMachine, voters: readonly NodeId[]): RaftAction[] {
+export function elect(node: RaftMachine, voters: readonly number[]): RaftAction[] {
   // Read the role through a function: each step changes it, which TypeScript's narrowing cannot see.
   const role = (): Role => node.role;
   while (role() !== 'precandidate') node.step(tick);
@@ -141,7 +142,7 @@ export function elect(node: RaftMachine, voters: readonly NodeId[]): RaftAction[
 }
 
 /** A leader of [1, 2, 3] (id 1) whose noop is durable; `log` precedes the noop. */
-export function leaderOf(config: { log?: readonly LogEntry[]; term?: Term; members?: readonly NodeId[]; overrides?: Partial<RaftOptions> } = {}): RaftMachine {
+export function leaderOf(config: { log?: readonly LogEntry[]; term?: number; members?: readonly number[]; overrides?: Partial<Plain<RaftOptions>> } = {}): RaftMachine {
   const members = config.members ?? [1, 2, 3];
   const node = machine({ id: 1, members, term: config.term ?? 0, log: config.log, overrides: config.overrides });
   elect(node, members.filter((member) => member !== 1));
@@ -152,4 +153,9 @@ export function leaderOf(config: { log?: readonly LogEntry[]; term?: Term; membe
 /** Only the actions of the given types, e.g. to look at what a step sent. */
 export function only<T extends RaftAction['type']>(actions: readonly RaftAction[], ...types: T[]): Extract<RaftAction, { type: T }>[] {
   return actions.filter((action): action is Extract<RaftAction, { type: T }> => (types as string[]).includes(action.type));
+}
+
+/** An event written with plain numbers for its ids, terms and indexes. */
+export function event(plain: Plain<RaftEvent>): RaftEvent {
+  return branded<RaftEvent>(plain);
 }

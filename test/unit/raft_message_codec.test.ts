@@ -4,6 +4,7 @@ import { EntryType } from '../../src/raft/types.js';
 import type { AppendEntries, LogEntry, RaftMessage } from '../../src/raft/types.js';
 import { AssertionFailure } from '../../src/util/assert.js';
 import { SeededRandom } from '../../src/util/prng.js';
+import { branded } from '../helpers/plain_ids.js';
 
 const seed = Number(process.env['SEED'] ?? 20240611);
 const safeMax = Number.MAX_SAFE_INTEGER;
@@ -18,11 +19,11 @@ function entriesFrom(prevLogIndex: number, terms: readonly number[], dataBytes: 
   return terms.map((term, i) => {
     const data = new Uint8Array(dataBytes);
     for (let b = 0; b < dataBytes; b++) data[b] = (b * 31 + i) & 0xff;
-    return { index: prevLogIndex + 1 + i, term, type: i === 0 ? EntryType.Noop : EntryType.Command, data };
+    return branded<LogEntry>({ index: prevLogIndex + 1 + i, term, type: i === 0 ? EntryType.Noop : EntryType.Command, data });
   });
 }
 
-const appendEntriesHot: AppendEntries = {
+const appendEntriesHot = branded<AppendEntries>({
   type: 'AppendEntries',
   from: 1,
   to: 2,
@@ -32,10 +33,10 @@ const appendEntriesHot: AppendEntries = {
   entries: entriesFrom(1000, new Array<number>(64).fill(9), 1024),
   leaderCommit: 999,
   round: 77,
-};
+});
 
 /** One example of every message type and the edge values of every field. */
-const samples: readonly RaftMessage[] = [
+const samples = branded<readonly RaftMessage[]>([
   { type: 'RequestVote', from: 1, to: 2, term: 3, lastLogIndex: 10, lastLogTerm: 2, preVote: false },
   { type: 'RequestVote', from: 0xffff_ffff, to: 5, term: safeMax, lastLogIndex: safeMax, lastLogTerm: safeMax, preVote: true },
   { type: 'RequestVoteResponse', from: 2, to: 1, term: 3, voteGranted: true, preVote: false },
@@ -64,7 +65,7 @@ const samples: readonly RaftMessage[] = [
   { type: 'InstallSnapshot', from: 1, to: 2, term: 3, lastIncludedIndex: safeMax, lastIncludedTerm: 3, totalBytes: 300, offset: 44, length: 256, done: true, data: allByteValues() },
   { type: 'InstallSnapshotResponse', from: 2, to: 1, term: 3, lastIncludedIndex: 10, bytesStored: 100, installed: false },
   { type: 'InstallSnapshotResponse', from: 2, to: 1, term: 3, lastIncludedIndex: safeMax, bytesStored: safeMax, installed: true },
-];
+]);
 
 /** Entry data come back as views; compare them as plain arrays of bytes. */
 function comparable(message: RaftMessage): unknown {
@@ -187,11 +188,11 @@ test('raft message codec: malformed headers, flags and entry sequences are refus
 });
 
 test('raft message codec: encoding a malformed message fails an assertion', (t) => {
-  const gap: AppendEntries = { ...appendEntriesHot, prevLogIndex: 3 };
+  const gap = branded<AppendEntries>({ ...appendEntriesHot, prevLogIndex: 3 });
   t.throws(() => encodeRaftMessage(gap), AssertionFailure, 'entries not following prevLogIndex');
-  t.throws(() => encodeRaftMessage({ ...samples[0]!, from: 0 }), AssertionFailure, 'from = 0');
-  t.throws(() => encodeRaftMessage({ ...samples[0]!, term: 1.5 }), AssertionFailure, 'fractional term');
-  t.throws(() => encodeRaftMessage({ ...samples[0]!, term: 2 ** 53 }), AssertionFailure, 'term 2^53');
+  t.throws(() => encodeRaftMessage(branded<RaftMessage>({ ...samples[0]!, from: 0 })), AssertionFailure, 'from = 0');
+  t.throws(() => encodeRaftMessage(branded<RaftMessage>({ ...samples[0]!, term: 1.5 })), AssertionFailure, 'fractional term');
+  t.throws(() => encodeRaftMessage(branded<RaftMessage>({ ...samples[0]!, term: 2 ** 53 })), AssertionFailure, 'term 2^53');
   t.end();
 });
 

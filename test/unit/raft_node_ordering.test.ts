@@ -16,11 +16,12 @@ import { ClientServer } from '../../src/server/client_server.js';
 import { RaftNode } from '../../src/server/raft_node.js';
 import type { RaftStorage, StorageWrite } from '../../src/storage/raft_storage.js';
 import type { Transport } from '../../src/transport/transport.js';
-import type { NodeId } from '../../src/util/types.js';
+import { asNodeId } from '../../src/util/types.js';
+import { branded } from '../helpers/plain_ids.js';
 import { freePorts } from '../../src/launch/local_cluster.js';
 import { MemoryStateHost } from '../helpers/memory_state_host.js';
 import { ProtocolClient, encodeWrite } from '../../src/launch/protocol_client.js';
-import { appendEntries, machine, voteResponse } from './raft_fixtures.js';
+import { appendEntries, appendResponse, machine, voteResponse } from './raft_fixtures.js';
 
 /** Lets promise callbacks and setImmediate work run. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -37,13 +38,13 @@ class Harness {
   /** What the node's disk-space check answers. */
   diskLow = false;
 
-  static async create(id: NodeId): Promise<Harness> {
+  static async create(id: number): Promise<Harness> {
     const harness = new Harness();
     await harness.build(id);
     return harness;
   }
 
-  private async build(id: NodeId): Promise<void> {
+  private async build(id: number): Promise<void> {
     const transport: Transport = {
       start: (onMessage) => {
         this.deliver = onMessage;
@@ -124,8 +125,8 @@ class Harness {
   }
 
   /** Node `from` acknowledges the leader's (node 1's, term 1) log up to `matchIndex`. */
-  ack(from: NodeId, matchIndex: number): void {
-    this.receive({ type: 'AppendEntriesResponse', from, to: 1, term: 1, success: true, matchIndex, conflictIndex: 0, round: 0 });
+  ack(from: number, matchIndex: number): void {
+    this.receive(appendResponse({ from, to: 1, term: 1, success: true, matchIndex, conflictIndex: 0, round: 0 }));
   }
 
   ticks(count: number): void {
@@ -161,7 +162,7 @@ class Harness {
 
 function writeEntry(index: number, term: number, name: string): LogEntry {
   const data = encodeFsRequest({ clientId: 0, sequence: 0, stampMs: 1_700_000_000_000, command: { op: 'write', name, content: new Uint8Array([1]), exptimeSeconds: 0 } });
-  return { index, term, type: EntryType.Command, data };
+  return branded<LogEntry>({ index, term, type: EntryType.Command, data });
 }
 
 test('raft node ordering: a follower acks only after its write, and applies only after starting the next one', async (t) => {
@@ -379,7 +380,7 @@ async function serveClients(h: Harness, options: { contentBytesMax: number; part
   const server = new ClientServer({
     node: h.node,
     address,
-    clientAddresses: new Map([[1, address]]),
+    clientAddresses: new Map([[asNodeId(1), address]]),
     contentBytesMax: options.contentBytesMax,
     leaderWaitMs: 1000,
     partialCommandTimeoutMs: options.partialCommandTimeoutMs ?? 30_000,

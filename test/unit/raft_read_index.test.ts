@@ -4,7 +4,7 @@
  */
 import test from 'tape';
 import type { RaftMachine } from '../../src/raft/raft_machine.js';
-import { appendEntries, appendResponse, leaderOf, machine, noop, receive, send, ticks } from './raft_fixtures.js';
+import { appendEntries, appendResponse, event, leaderOf, machine, noop, receive, send, ticks } from './raft_fixtures.js';
 
 /** A leader of [1, 2, 3] in term 1 whose noop (index 1) is committed, both followers in replicate state. */
 function committedLeader(overrides = {}): RaftMachine {
@@ -91,7 +91,7 @@ test('ReadIndex: losing leadership fails every pending read, held or waiting (th
 test('ReadIndex: a single-member leader is its own majority and answers at once', (t) => {
   const leader = machine({ id: 1, members: [1] });
   ticks(leader, 10);
-  leader.step({ type: 'Persisted', index: 1, term: 1 });
+  leader.step(event({ type: 'Persisted', index: 1, term: 1 }));
   t.deepEqual(leader.step({ type: 'ReadIndex', requestId: 5 }), [{ type: 'ReadReady', requestIds: [5], readIndex: 1 }]);
   t.end();
 });

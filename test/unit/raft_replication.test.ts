@@ -10,6 +10,7 @@ import {
   appendResponse,
   command,
   elect,
+  event,
   leaderOf,
   logOf,
   machine,
@@ -68,8 +69,8 @@ test('leader: its own log counts toward commitment only after a Persisted of the
   const leader = committedLeader();
   propose(leader, 'a');
   t.deepEqual(leader.step(receive(appendResponse({ from: 2, to: 1, term: 1, matchIndex: 2 }))), [], 'one follower of three is not a majority');
-  t.deepEqual(leader.step({ type: 'Persisted', index: 2, term: 7 }), [], 'a Persisted for another term is ignored');
-  t.deepEqual(leader.step({ type: 'Persisted', index: 2, term: 1 }), [{ type: 'Apply', entries: [command(2, 1, 'a')] }]);
+  t.deepEqual(leader.step(event({ type: 'Persisted', index: 2, term: 7 })), [], 'a Persisted for another term is ignored');
+  t.deepEqual(leader.step(event({ type: 'Persisted', index: 2, term: 1 })), [{ type: 'Apply', entries: [command(2, 1, 'a')] }]);
   t.end();
 });
 
@@ -92,7 +93,7 @@ test('Figure 8: an old-term entry stored on a majority can still be overwritten,
   // (c): S1 leads term 4 and has replicated its term-2 entry at index 2 to S2 and S3, not yet its noop.
   const s1 = machine({ id: 1, members, term: 3, log: logOf([1, 2]), overrides });
   elect(s1, [2, 3]);
-  s1.step({ type: 'Persisted', index: 3, term: 4 });
+  s1.step(event({ type: 'Persisted', index: 3, term: 4 }));
   s1.step(receive(appendResponse({ from: 2, to: 1, term: 4, matchIndex: 2 })));
   s1.step(receive(appendResponse({ from: 3, to: 1, term: 4, matchIndex: 2 })));
   t.equal(s1.commitIndex, 0, 'S1 does not commit index 2 although S1, S2, S3 hold it');
@@ -189,7 +190,7 @@ test('leader: pipelines up to inflightAppendsMax messages of at most appendEntri
   ], 'the first ack frees one slot');
   t.deepEqual(leader.step(receive(appendResponse({ from: 2, to: 1, term: 1, matchIndex: 6 }))), [], 'nothing left to send; self not yet durable');
   t.deepEqual(leader.step(receive(appendResponse({ from: 2, to: 1, term: 1, matchIndex: 3 }))), [], 'a duplicated, older ack is harmless');
-  t.deepEqual(leader.step({ type: 'Persisted', index: 6, term: 1 }), [{ type: 'Apply', entries }]);
+  t.deepEqual(leader.step(event({ type: 'Persisted', index: 6, term: 1 })), [{ type: 'Apply', entries }]);
   t.end();
 });
 
@@ -213,7 +214,7 @@ test('heartbeat: every heartbeatIntervalTicks, anchored at matchIndex in replica
 test('heartbeat: a pipelined AppendEntries unanswered for electionTimeoutTicks is presumed lost and the follower re-probed (§5.3)', (t) => {
   const leader = committedLeader();
   propose(leader, 'a');
-  leader.step({ type: 'Persisted', index: 2, term: 1 });
+  leader.step(event({ type: 'Persisted', index: 2, term: 1 }));
   leader.step(receive(appendResponse({ from: 3, to: 1, term: 1, matchIndex: 1 })));
   // Keep the leader in office: follower 3 answers every heartbeat, follower 2 never answers again.
   for (let k = 0; k < 8; k++) {
@@ -259,10 +260,10 @@ test('Persisted: a completion that may come from a write older than a truncation
   follower.step(receive(appendEntries({ from: 3, to: 2, term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: [command(2, 2, 'c')] })));
   follower.step(receive(appendEntries({ from: 1, to: 2, term: 3, prevLogIndex: 1, prevLogTerm: 1, entries: [command(2, 1, 'a'), command(3, 1, 'b')] })));
   t.equal(follower.persistedIndex, 1, 'truncations lowered it');
-  follower.step({ type: 'Persisted', index: 3, term: 1 });
+  follower.step(event({ type: 'Persisted', index: 3, term: 1 }));
   t.equal(follower.persistedIndex, 1, 'the first write of (3, t1) may have completed while the truncating ones are pending');
   follower.step(receive(appendEntries({ from: 1, to: 2, term: 3, prevLogIndex: 3, prevLogTerm: 1, entries: [noop(4, 3)] })));
-  follower.step({ type: 'Persisted', index: 4, term: 3 });
+  follower.step(event({ type: 'Persisted', index: 4, term: 3 }));
   t.equal(follower.persistedIndex, 4, 'a write newer than every truncation makes everything before it durable');
   t.end();
 });
