@@ -16,7 +16,9 @@ export const bob: RunAs = { uid: 1001, gid: 1001 };
 /**
  * Available to every script: `R`, the dict printed at the end; `E(f, *args)`, 'OK' or the errno
  * name f raised; `st(p)`, lstat as a dict; `renameat2(a, b, flags)`; `put(p, data)`, a write
- * without truncating or creating; `get(p)`, the whole content.
+ * without truncating or creating; `get(p)`, the whole content; `before(*paths)` records their
+ * stat and `moved(p)` then says which of mtime and ctime changed since: 'mtime+ctime', 'mtime',
+ * 'ctime' or 'none'.
  */
 const prelude = `
 import ctypes, errno, json, os, socket, stat, sys, time
@@ -50,6 +52,14 @@ def get(p):
 def tick():
     # Leaves the cluster's clock a little time to move between two stamps that must differ.
     time.sleep(0.02)
+seen = {}
+def before(*paths):
+    for p in paths:
+        seen[p] = st(p)
+    tick()
+def moved(p, now=None):
+    now = now or st(p)
+    return '+'.join(k for k in ['mtime', 'ctime'] if now[k] != seen[p][k]) or 'none'
 `;
 
 /** What a probe answered: the script's R. */
