@@ -31,7 +31,9 @@ def E(f, *args, **kwargs):
         f(*args, **kwargs)
         return 'OK'
     except OSError as error:
-        return errno.errorcode.get(error.errno, str(error.errno))
+        name = errno.errorcode.get(error.errno, str(error.errno))
+        # One number, two names: say it the way the man pages of these calls do.
+        return 'EOPNOTSUPP' if name == 'ENOTSUP' else name
 def st(p):
     s = os.lstat(p)
     return dict(ino=s.st_ino, mode=s.st_mode, nlink=s.st_nlink, uid=s.st_uid, gid=s.st_gid, size=s.st_size,
