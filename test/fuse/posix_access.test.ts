@@ -69,12 +69,15 @@ test('posix access: new nodes belong to their creator; a setgid directory hands 
     R['own group keeps setgid'] = bool(st('open/a-file')['mode'] & stat.S_ISGID)
     R['chmod 2755 foreign group'] = E(os.chmod, 'sgid/f', 0o2755)
     R['foreign group keeps setgid'] = bool(st('sgid/f')['mode'] & stat.S_ISGID)
+    # open(O_CREAT) with 02755 in a setgid directory of a group she is not in: the bit is dropped.
+    os.close(os.open('sgid/g', os.O_CREAT | os.O_WRONLY, 0o2755))
+    R['create 2755 in a foreign setgid dir'] = '%o' % (st('sgid/g')['mode'] & 0o7777)
   `, alice);
   expectAll(t, 'alice', byAlice, {
     'open/a-dir owner': '1000:1000', 'open/a-file owner': '1000:1000', 'open/a-link owner': '1000:1000', 'open/a-fifo owner': '1000:1000',
     'sgid/d owner': '1000:4242', 'sgid/d setgid': true, 'sgid/f owner': '1000:4242', 'sgid/f setgid': false,
     'sgid/p owner': '1000:4242', 'sgid/l owner': '1000:4242', 'sgid/d/dd owner': '1000:4242', 'sgid/d/dd setgid': true, 'sgid/d/dd mode': '2700',
-    'chmod 2755 own group': 'OK', 'own group keeps setgid': true, 'chmod 2755 foreign group': 'OK', 'foreign group keeps setgid': false,
+    'chmod 2755 own group': 'OK', 'own group keeps setgid': true, 'chmod 2755 foreign group': 'OK', 'foreign group keeps setgid': false, 'create 2755 in a foreign setgid dir': '755',
   });
   const byNobody = await probe(mount!.dir, `
     os.close(os.open('sgid/n-file', os.O_CREAT | os.O_WRONLY, 0o600))
@@ -141,7 +144,7 @@ test('posix access: a write or truncate by another user, and any chown, clear se
   if (!(await guard(t))) return;
   await probe(mount!.dir, `
     for name, mode in [('w-other', 0o6777), ('w-root', 0o6777), ('w-sgid-noexec', 0o2666), ('t-other', 0o6777),
-                       ('c-root', 0o6755), ('c-own', 0o6755), ('c-dir', 0o6755)]:
+                       ('c-root', 0o6755), ('c-own', 0o6755), ('c-dir', 0o6755), ('w-own', 0o4755)]:
         p = 'open/' + name
         if name == 'c-dir':
             os.mkdir(p)
@@ -165,7 +168,8 @@ test('posix access: a write or truncate by another user, and any chown, clear se
   expectAll(t, 'root', byRoot, { write: 'OK', chown: 'OK', 'chown dir': 'OK' });
   const byAlice = await probe(mount!.dir, `
     R['chown own to own ids'] = E(os.chown, 'open/c-own', 1000, 1000)
-    for name in ['w-other', 'w-root', 'w-sgid-noexec', 't-other', 'c-root', 'c-own', 'c-dir']:
+    R['write own'] = E(put, 'open/w-own', b'alice')
+    for name in ['w-other', 'w-root', 'w-sgid-noexec', 't-other', 'c-root', 'c-own', 'c-dir', 'w-own']:
         R[name] = '%o' % (st('open/' + name)['mode'] & 0o7777)
     R['content'] = get('open/w-other').decode()
   `, alice);
@@ -178,6 +182,8 @@ test('posix access: a write or truncate by another user, and any chown, clear se
     'c-root': '755', // chown clears them, even root's
     'c-own': '755',
     'c-dir': '6755', // not on a directory
+    'w-own': '755', // the owner's own write clears it too
+    'write own': 'OK',
     content: 'boba',
   });
 });

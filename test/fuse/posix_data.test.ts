@@ -48,11 +48,23 @@ test('posix data: a file unlinked while open stays readable and writable through
         os.close(fd)
         R[name + ': a new file may take the name'] = E(lambda: os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY)))
         R[name + ': and is empty'] = st(name)['size']
+        # Replaced by a rename instead of unlinked: the same.
+        with open(name, 'wb') as f:
+            f.write(b'o' * size)
+        with open(name + '-new', 'wb') as f:
+            f.write(b'new')
+        fd = os.open(name, os.O_RDWR)
+        os.rename(name + '-new', name)
+        os.pwrite(fd, b'AFTER', size)
+        os.fsync(fd)
+        R[name + ': replaced: reads the old file'] = os.pread(fd, 10, size - 2).decode()
+        R[name + ': replaced: the name has the new one'] = get(name).decode()
+        os.close(fd)
   `);
   for (const [name, size] of [['small', 6], ['large', 100_000]] as const) {
     expectAll(t, name, got, {
       [`${name}: name gone`]: 'ENOENT', [`${name}: fstat nlink`]: 0, [`${name}: reads what it wrote`]: 'bbAFTER', [`${name}: reads what was there`]: 'bbb',
-      [`${name}: fstat size`]: size + 5, [`${name}: ftruncate`]: 2, [`${name}: a new file may take the name`]: 'OK', [`${name}: and is empty`]: 0,
+      [`${name}: replaced: reads the old file`]: 'ooAFTER', [`${name}: replaced: the name has the new one`]: 'new', [`${name}: fstat size`]: size + 5, [`${name}: ftruncate`]: 2, [`${name}: a new file may take the name`]: 'OK', [`${name}: and is empty`]: 0,
     });
   }
 });

@@ -41,6 +41,7 @@ test('posix nodes: which of mtime and ctime each call changes, on the node and i
     before('t')
     os.close(os.open('t/f', os.O_CREAT | os.O_WRONLY, 0o644))
     R['create: dir'] = moved('t')
+    os.close(os.open('t/e', os.O_CREAT | os.O_WRONLY, 0o644))
     f = st('t/f')
     R['create: new file atime = mtime = ctime'] = f['atime'] == f['mtime'] == f['ctime']
     before('t')
@@ -67,6 +68,9 @@ test('posix nodes: which of mtime and ctime each call changes, on the node and i
     before('t/f')
     os.close(os.open('t/f', os.O_WRONLY | os.O_TRUNC))
     R['open O_TRUNC: file'] = moved('t/f')
+    before('t/e')
+    os.close(os.open('t/e', os.O_WRONLY | os.O_TRUNC))
+    R['open O_TRUNC of an empty file: file'] = moved('t/e')
     before('t/f')
     os.chmod('t/f', 0o600)
     R['chmod: file'] = moved('t/f')
@@ -112,7 +116,7 @@ test('posix nodes: which of mtime and ctime each call changes, on the node and i
   `);
   expectAll(t, 'root', got, {
     'create: dir': 'mtime+ctime', 'create: new file atime = mtime = ctime': true, 'mkdir: dir': 'mtime+ctime', 'symlink: dir': 'mtime+ctime', 'mkfifo: dir': 'mtime+ctime',
-    'write: file': 'mtime+ctime', 'write: dir': 'none', 'truncate: file': 'mtime+ctime', 'ftruncate: file': 'mtime+ctime', 'open O_TRUNC: file': 'mtime+ctime',
+    'write: file': 'mtime+ctime', 'write: dir': 'none', 'truncate: file': 'mtime+ctime', 'ftruncate: file': 'mtime+ctime', 'open O_TRUNC: file': 'mtime+ctime', 'open O_TRUNC of an empty file: file': 'mtime+ctime',
     'chmod: file': 'ctime', 'chown: file': 'ctime', 'setxattr: file': 'ctime', 'utimes: file': 'mtime+ctime',
     'link: file': 'ctime', 'link: dir': 'mtime+ctime', 'unlink: file': 'ctime', 'unlink: dir': 'mtime+ctime',
     'rename: file': 'ctime', 'rename: from dir': 'mtime+ctime', 'rename: to dir': 'mtime+ctime',
@@ -201,6 +205,10 @@ test('posix nodes: symlinks, FIFOs, device nodes (root only) and sockets', { tim
     R['open of a dangling link'] = E(os.open, 'k/dangling', os.O_RDONLY)
     R['readlink of a file'] = E(os.readlink, 'k/target')
     R['symlink onto an existing name'] = E(os.symlink, 'x', 'k/rel')
+    R['lchown of a symlink'] = E(os.chown, 'k/rel', 1000, 1000, follow_symlinks=False)
+    R['lutimes of a symlink'] = E(os.utime, 'k/rel', ns=(5000000001, 6000000002), follow_symlinks=False)
+    R['the link changed'] = '%d:%d %d' % (st('k/rel')['uid'], st('k/rel')['gid'], st('k/rel')['mtime'])
+    R['its target did not'] = '%d:%d' % (st('k/target')['uid'], st('k/target')['gid'])
     os.mkfifo('k/fifo', 0o600)
     R['fifo'] = stat.S_ISFIFO(st('k/fifo')['mode'])
     fd = os.open('k/fifo', os.O_RDWR)
@@ -230,7 +238,7 @@ test('posix nodes: symlinks, FIFOs, device nodes (root only) and sockets', { tim
   expectAll(t, 'root', got, {
     readlink: 'target', 'readlink of a dangling link': '/nowhere/at/all', 'lstat: a symlink': true, 'lstat: size is the target length': 15,
     'stat follows it': true, 'read through it': 'pointed at', 'open of a dangling link': 'ENOENT', 'readlink of a file': 'EINVAL',
-    'symlink onto an existing name': 'EEXIST', fifo: true, 'fifo passes bytes': 'through the pipe', 'char device': true, 'block device': true,
+    'symlink onto an existing name': 'EEXIST', 'lchown of a symlink': 'OK', 'lutimes of a symlink': 'OK', 'the link changed': '1000:1000 6000000002', 'its target did not': '0:0', fifo: true, 'fifo passes bytes': 'through the pipe', 'char device': true, 'block device': true,
     'open of a device on a nodev mount': 'EACCES', 'mknod of a regular file': true, socket: true, 'socket passes bytes': 'over the socket', 'unlink of a socket': 'OK',
   });
   const byAlice = await probe(mount.dir, `
@@ -273,11 +281,25 @@ test('posix nodes: rename(2) and renameat2(2) rules, each refusal by its errno',
     R['replaced'] = get('r/dir').decode()
     R['dir over an empty dir'] = E(os.rename, 'r/file2', 'r/empty')
     R['left'] = sorted(os.listdir('r'))
+    os.makedirs('x/a/sub')
+    os.mkdir('x/b')
+    with open('x/b/f', 'wb') as f:
+        f.write(b'f')
+    R['exchange a dir and a file across dirs'] = E(renameat2, 'x/a/sub', 'x/b/f', RENAME_EXCHANGE)
+    R['link counts follow the dir'] = '%d %d' % (st('x/a')['nlink'], st('x/b')['nlink'])
+    R['its .. is its new parent'] = os.stat('x/b/f/..').st_ino == st('x/b')['ino']
+    with open('x/h1', 'wb') as f:
+        f.write(b'h')
+    os.link('x/h1', 'x/h2')
+    os.close(os.open('x/new', os.O_CREAT | os.O_WRONLY))
+    os.rename('x/new', 'x/h1')
+    R['rename over one of two names: nlink of the other'] = st('x/h2')['nlink']
   `);
   expectAll(t, 'root', got, {
     'dir over a non-empty dir': 'ENOTEMPTY', 'file over a dir': 'EISDIR', 'dir over a file': 'ENOTDIR', 'dir into its own subdir': 'EINVAL',
     'dir onto itself': 'OK', 'missing source': 'ENOENT', 'into a missing dir': 'ENOENT', 'through a file': 'ENOTDIR', 'rmdir of a non-empty dir': 'ENOTEMPTY',
     'noreplace onto an existing name': 'EEXIST', 'noreplace onto a new name': 'OK', 'exchange a file and a dir': 'OK', exchanged: true,
+    'exchange a dir and a file across dirs': 'OK', 'link counts follow the dir': '2 3', 'its .. is its new parent': true, 'rename over one of two names: nlink of the other': 1,
     'exchange with a missing name': 'ENOENT', 'both flags': 'EINVAL', 'file over a file': 'OK', replaced: 'other', 'dir over an empty dir': 'OK',
   });
   t.deepEqual(got['left'], ['dir', 'empty', 'full'], 'what is left');
