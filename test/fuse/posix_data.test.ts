@@ -18,6 +18,8 @@ startTest(cluster);
 // Not awaited here: tape starts running once the module's first await yields.
 const fuseLoading = loadFuse();
 let mount: MountProcess | undefined;
+/** A second mount of the same cluster, for what one mount does to a file another holds open. */
+let other: MountProcess | undefined;
 
 /** The mount, started by the first test that needs it; undefined (failed or skipped) without FUSE. */
 async function current(t: Test): Promise<MountProcess | undefined> {
@@ -67,6 +69,34 @@ test('posix data: a file unlinked while open stays readable and writable through
       [`${name}: replaced: reads the old file`]: 'ooAFTER', [`${name}: replaced: the name has the new one`]: 'new', [`${name}: fstat size`]: size + 5, [`${name}: ftruncate`]: 2, [`${name}: a new file may take the name`]: 'OK', [`${name}: and is empty`]: 0,
     });
   }
+});
+
+test('posix data: a file unlinked or replaced through another mount while open here stays usable here', { timeout: 60_000 }, async (t) => {
+  const dir = (await current(t))?.dir;
+  if (dir === undefined) return;
+  other = await MountProcess.start(await tempMountpoint(), ['--config', cluster.configFile, '-o', 'allow_other']);
+  const got = await probe(dir, `
+    other = ${JSON.stringify(other.dir)}
+    for name, size, how in [('x-small', 6, 'unlink'), ('x-large', 100000, 'rename')]:
+        with open(name, 'wb') as f:
+            f.write(b'b' * size)
+        with open(name + '-new', 'wb') as f:
+            f.write(b'new')
+        fd = os.open(name, os.O_RDWR)
+        if how == 'unlink':
+            os.unlink(other + '/' + name)
+        else:
+            os.rename(other + '/' + name + '-new', other + '/' + name)
+        R[name + ': gone from the other mount'] = E(os.stat, other + '/' + name) if how == 'unlink' else get(other + '/' + name).decode()
+        os.pwrite(fd, b'AFTER', size)
+        os.fsync(fd)
+        R[name + ': reads and writes here'] = os.pread(fd, 10, size - 2).decode()
+        os.close(fd)
+  `);
+  expectAll(t, 'root', got, {
+    'x-small: gone from the other mount': 'ENOENT', 'x-small: reads and writes here': 'bbAFTER',
+    'x-large: gone from the other mount': 'new', 'x-large: reads and writes here': 'bbAFTER',
+  });
 });
 
 test('posix data: sparse files: a 1 TiB truncate costs no blocks, SEEK_DATA/SEEK_HOLE find the data, fallocate -p punches', { timeout: 60_000 }, async (t) => {
@@ -252,7 +282,7 @@ test('posix data: df through the mount shows the nodes\' disk: used bytes, and f
 });
 
 test('posix data: the mount unmounts cleanly', { timeout: 60_000 }, async (t) => {
-  if (mount !== undefined) t.equal(await mount.stopAndRemove(), 0, 'exit code 0 after SIGTERM');
+  for (const each of [mount, other]) if (each !== undefined) t.equal(await each.stopAndRemove(), 0, `${each.dir}: exit code 0 after SIGTERM`);
   t.end();
 });
 
