@@ -11,7 +11,7 @@ import { loadFuse } from '../../src/fuse/fuse_loader.js';
 import { MountProcess, tempMountpoint } from '../../src/launch/mount_process.js';
 import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
 import { fuseAvailable } from '../helpers/fuse_available.js';
-import { alice, bob, expectAll, nobody, probe } from '../helpers/posix_probe.js';
+import { alice, bob, expectAll, expectSameTree, nobody, probe } from '../helpers/posix_probe.js';
 
 const cluster = await fileCluster();
 startTest(cluster);
@@ -248,9 +248,14 @@ test('posix access: each permission check refuses with Linux\'s errno, and root 
   expectAll(t, 'root', byRoot, { 'open 0444 for write': 'OK', 'read 0200': 'secret', 'mkdir in 0555': 'OK', 'chmod alice\'s': 'OK', 'utimes alice\'s': 'OK', 'stat through 0700': 'OK' });
 });
 
-test('posix access: the mount unmounts cleanly', { timeout: 60_000 }, async (t) => {
-  if (mount !== undefined) t.equal(await mount.stopAndRemove(), 0, 'exit code 0 after SIGTERM');
-  t.end();
+test('posix access: owners, modes and times are the same through a new mount, and it unmounts cleanly', { timeout: 60_000 }, async (t) => {
+  if (!(await guard(t))) return;
+  // Right after the changes above, so the kernel may still answer from what it cached.
+  const before = await probe(mount!.dir, `R.update(tree())`);
+  t.equal(await mount!.stopAndRemove(), 0, 'exit code 0 after SIGTERM');
+  mount = await MountProcess.start(await tempMountpoint(), ['--config', cluster.configFile, '-o', 'allow_other']);
+  expectSameTree(t, before, await probe(mount.dir, `R.update(tree())`), 'after a remount');
+  t.equal(await mount.stopAndRemove(), 0, 'the new mount: exit code 0 after SIGTERM');
 });
 
 stopTest(cluster);

@@ -18,7 +18,7 @@ export const bob: RunAs = { uid: 1001, gid: 1001 };
  * name f raised; `st(p)`, lstat as a dict; `renameat2(a, b, flags)`; `put(p, data)`, a write
  * without truncating or creating; `get(p)`, the whole content; `before(*paths)` records their
  * stat and `moved(p)` then says which of mtime and ctime changed since: 'mtime+ctime', 'mtime',
- * 'ctime' or 'none'.
+ * 'ctime' or 'none'; `tree(top)`, every node below top as one line of its stat (atime aside).
  */
 const prelude = `
 import ctypes, errno, json, os, socket, stat, sys, time
@@ -59,6 +59,17 @@ def before(*paths):
     for p in paths:
         seen[p] = st(p)
     tick()
+def tree(top='.'):
+    # Every node below top (top included): what stat says of it, atime aside.
+    out = {}
+    for parent, dirs, files in os.walk(top):
+        for name in ['.'] + dirs + files:
+            p = os.path.normpath(os.path.join(parent, name))
+            if name == '.' and parent != top:
+                continue
+            s = st(p)
+            out[p] = ' '.join(str(s[k]) for k in ['ino', 'mode', 'nlink', 'uid', 'gid', 'size', 'mtime', 'ctime', 'rdev'])
+    return out
 def moved(p, now=None):
     now = now or st(p)
     return '+'.join(k for k in ['mtime', 'ctime'] if now[k] != seen[p][k]) or 'none'
@@ -89,4 +100,14 @@ function dedent(script: string): string {
 /** One assertion per expected key of a probe's answer, each named `<who>: <key>`. */
 export function expectAll(t: { equal(actual: unknown, expected: unknown, message?: string): void }, who: string, got: ProbeResult, expected: ProbeResult): void {
   for (const [key, value] of Object.entries(expected)) t.equal(got[key], value, `${who}: ${key} -> ${String(value)}`);
+}
+
+/**
+ * Two `tree()` answers name the same nodes with the same stat lines: one assertion per node that
+ * differs, then one for the whole. `what` says how `after` was taken.
+ */
+export function expectSameTree(t: { equal(actual: unknown, expected: unknown, message?: string): void; deepEqual(actual: unknown, expected: unknown, message?: string): void; ok(value: unknown, message?: string): void }, before: ProbeResult, after: ProbeResult, what: string): void {
+  for (const [name, line] of Object.entries(before)) if (after[name] !== line) t.equal(after[name], line, `${name}: the same ${what}`);
+  t.deepEqual(Object.keys(after).sort(), Object.keys(before).sort(), `${what}: the same ${Object.keys(before).length} nodes`);
+  t.ok(Object.entries(before).every(([name, line]) => after[name] === line), `${what}: each with the same inode number, mode, nlink, owner, size, mtime, ctime and rdev`);
 }
