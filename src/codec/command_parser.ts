@@ -13,7 +13,7 @@ import type { FsCommand, FsSpecialKind, RenameMode, Timespec, XattrSetMode } fro
 import { assert } from '../util/assert.js';
 import { limits } from '../util/limits.js';
 import { ByteQueue, ContentAssembler } from './byte_queue.js';
-import type { ClientCommand, ClientQueryCommand, ParseError, ParseErrorCode, ParsedCommand, ReplyForm, RequestId } from './client_protocol.js';
+import { signedTime, type ClientCommand, type ClientQueryCommand, type ParseError, type ParseErrorCode, type ParsedCommand, type ReplyForm, type RequestId } from './client_protocol.js';
 import { parseDecimal, parseOctal, percentDecode, printable, splitFields } from './protocol_fields.js';
 
 /** Limits of one connection's parser. */
@@ -553,17 +553,22 @@ function parseSetattrsValue(key: string, value: Uint8Array): number | Timespec |
   }
 }
 
-/** `now`, or `<seconds>.<nanoseconds>` (1 to 9 fraction digits), or whole `<seconds>`. */
+/**
+ * `now`, or `<seconds>.<nanoseconds>` (1 to 9 fraction digits), or whole `<seconds>`; negative
+ * (a leading '-') before the epoch, as formatTime writes it.
+ */
 function parseTime(value: Uint8Array): Timespec | 'now' | undefined {
   if (value.length === 3 && String.fromCharCode(...value) === 'now') return 'now';
-  const dot = value.indexOf(0x2e);
-  const sec = parseDecimal(dot < 0 ? value : value.subarray(0, dot));
-  if (sec === undefined) return undefined;
-  if (dot < 0) return { sec, nsec: 0 };
-  const fraction = value.subarray(dot + 1);
+  const negative = value[0] === HYPHEN;
+  const unsigned = negative ? value.subarray(1) : value;
+  const dot = unsigned.indexOf(0x2e);
+  const whole = parseDecimal(dot < 0 ? unsigned : unsigned.subarray(0, dot));
+  if (whole === undefined) return undefined;
+  if (dot < 0) return signedTime(negative, whole, 0);
+  const fraction = unsigned.subarray(dot + 1);
   if (fraction.length === 0 || fraction.length > 9) return undefined;
   const digits = parseDecimal(fraction);
-  return digits === undefined ? undefined : { sec, nsec: digits * 10 ** (9 - fraction.length) };
+  return digits === undefined ? undefined : signedTime(negative, whole, digits * 10 ** (9 - fraction.length));
 }
 
 const specialKinds = new Set<string>(['fifo', 'socket', 'chr', 'blk']);

@@ -475,7 +475,7 @@ function decodeSetattr(reader: Reader, name: string): FsCommand | string | undef
       const sec = reader.f64();
       const nsec = reader.f64();
       if (sec === undefined || nsec === undefined) return undefined;
-      if (!isCount(sec) || !Number.isInteger(nsec) || nsec < 0 || nsec > 999_999_999) return `setattr ${field} out of range`;
+      if (!Number.isSafeInteger(sec) || !Number.isInteger(nsec) || nsec < 0 || nsec > 999_999_999) return `setattr ${field} out of range`;
       times[field] = { sec, nsec };
       continue;
     }
@@ -686,7 +686,7 @@ function assertEncodable(request: FsRequest): void {
         assert(value === undefined || isCount(value), `setattr field ${String(value)} not encodable`);
       }
       for (const time of [command.atime, command.mtime]) {
-        assert(time === undefined || time === 'now' || (isCount(time.sec) && Number.isInteger(time.nsec) && time.nsec >= 0 && time.nsec <= 999_999_999), 'setattr time not encodable');
+        assert(time === undefined || time === 'now' || (Number.isSafeInteger(time.sec) && Number.isInteger(time.nsec) && time.nsec >= 0 && time.nsec <= 999_999_999), 'setattr time not encodable');
       }
       assert(command.exptimeSeconds === undefined || Number.isSafeInteger(command.exptimeSeconds), 'setattr exptime not encodable');
       return;
