@@ -190,6 +190,12 @@ test('posix access: a write or truncate by another user, and any chown, clear se
 
 test('posix access: each permission check refuses with Linux\'s errno, and root passes them', { timeout: 60_000 }, async (t) => {
   if (!(await guard(t))) return;
+  await probe(mount!.dir, `
+    with open('group-file', 'wb') as f:
+        f.write(b'for the group')
+    os.chown('group-file', 0, 1000)
+    os.chmod('group-file', 0o640)
+  `);
   const byAlice = await probe(mount!.dir, `
     h = 'home-alice/'
     for name, mode in [('ro', 0o444), ('wo', 0o200), ('rw', 0o666), ('mine', 0o644)]:
@@ -209,11 +215,12 @@ test('posix access: each permission check refuses with Linux\'s errno, and root 
     R['utimes own to a past time'] = E(os.utime, h + 'mine', (1, 2))
     R['mtime set'] = st(h + 'mine')['mtime']
     R['mkdir in root\\'s 0755'] = E(os.mkdir, 'alice-top')
+    R['read of a 0640 file of her group'] = get('group-file').decode()
   `, alice);
   expectAll(t, 'alice', byAlice, {
     'open 0444 for write': 'EACCES', 'open 0200 for read': 'EACCES', 'mkdir in 0555': 'EACCES', 'create in 0555': 'EACCES',
     'chown own to bob': 'EPERM', 'chgrp own to a group not hers': 'EPERM', 'chown own to own ids': 'OK',
-    'utimes own to a past time': 'OK', 'mtime set': 2_000_000_000, 'mkdir in root\'s 0755': 'EACCES',
+    'utimes own to a past time': 'OK', 'mtime set': 2_000_000_000, 'mkdir in root\'s 0755': 'EACCES', 'read of a 0640 file of her group': 'for the group',
   });
   const byBob = await probe(mount!.dir, `
     h = 'home-alice/'
@@ -229,12 +236,13 @@ test('posix access: each permission check refuses with Linux\'s errno, and root 
     R['rename in their 0755'] = E(os.rename, h + 'mine', h + 'moved')
     R['stat through their 0700'] = E(os.stat, h + 'private/f')
     R['list their 0700'] = E(os.listdir, h + 'private')
+    R['read of a 0640 file of another group'] = E(get, 'group-file')
   `, bob);
   expectAll(t, 'bob on alice\'s', byBob, {
     'chmod theirs': 'EPERM', 'chown theirs': 'EPERM', 'utimes theirs to a past time (writable)': 'EPERM',
     'utimes theirs to now (writable)': 'OK', 'utimes theirs to now (not writable)': 'EACCES',
     'read theirs 0644': 'OK', 'open theirs 0644 for write': 'EACCES', 'create in their 0755': 'EACCES',
-    'unlink in their 0755': 'EACCES', 'rename in their 0755': 'EACCES', 'stat through their 0700': 'EACCES', 'list their 0700': 'EACCES',
+    'unlink in their 0755': 'EACCES', 'rename in their 0755': 'EACCES', 'stat through their 0700': 'EACCES', 'list their 0700': 'EACCES', 'read of a 0640 file of another group': 'EACCES',
   });
   const byRoot = await probe(mount!.dir, `
     h = 'home-alice/'
