@@ -253,6 +253,9 @@ export class ClusterFs implements FuseFileSystem {
     const handle = this.handle(fh);
     const deadline = this.deadline();
     const file = handle.file!;
+    // A read sees every write that returned, through any descriptor (as locally): the node's
+    // other descriptors' buffered writes land first, then, in order with its own, this one's.
+    await this.flushNode(ino, deadline, file);
     return file.serialize(deadline, async () => {
       await file.flushNow(deadline);
       const parts: Uint8Array[] = [];
@@ -495,9 +498,9 @@ export class ClusterFs implements FuseFileSystem {
     return handle;
   }
 
-  /** Commits every descriptor's buffered writes to `ino`. */
-  private async flushNode(ino: number, deadline: Deadline): Promise<void> {
-    const files = [...this.handles.values()].filter((handle) => handle.ino === ino && handle.file !== undefined).map((handle) => handle.file!);
+  /** Commits every descriptor's buffered writes to `ino` (but `except`'s). */
+  private async flushNode(ino: number, deadline: Deadline, except?: OpenFile): Promise<void> {
+    const files = [...this.handles.values()].filter((handle) => handle.ino === ino && handle.file !== undefined && handle.file !== except).map((handle) => handle.file!);
     const results = await Promise.allSettled(files.map((file) => file.flush(deadline)));
     const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed !== undefined) throw failed.reason;

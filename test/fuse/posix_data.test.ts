@@ -88,6 +88,28 @@ test('posix data: a file unlinked while open stays readable and writable through
   }
 });
 
+test('posix data: a write that returned is seen at once by a read through another descriptor or process', { timeout: 60_000 }, async (t) => {
+  const dir = (await current(t))?.dir;
+  if (dir === undefined) return;
+  const got = await probe(dir, `
+    import subprocess
+    for name, size in [('seen-small', 10), ('seen-large', 200000)]:
+        writer = os.open(name, os.O_CREAT | os.O_WRONLY, 0o644)
+        os.write(writer, b'w' * size)
+        reader = os.open(name, os.O_RDONLY)
+        R[name + ': another descriptor'] = len(os.pread(reader, size + 10, 0))
+        os.pwrite(writer, b'MORE', size)
+        R[name + ': another process'] = len(subprocess.run(['cat', name], capture_output=True).stdout)
+        R[name + ': the first descriptor again'] = os.pread(reader, 10, size - 2).decode()
+        os.close(reader)
+        os.close(writer)
+  `);
+  expectAll(t, 'root', got, {
+    'seen-small: another descriptor': 10, 'seen-small: another process': 14, 'seen-small: the first descriptor again': 'wwMORE',
+    'seen-large: another descriptor': 200_000, 'seen-large: another process': 200_004, 'seen-large: the first descriptor again': 'wwMORE',
+  });
+});
+
 test('posix data: a file unlinked or replaced through another mount while open here stays usable here', { timeout: 60_000 }, async (t) => {
   const dir = (await current(t))?.dir;
   if (dir === undefined) return;
