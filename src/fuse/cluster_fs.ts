@@ -255,7 +255,7 @@ export class ClusterFs implements FuseFileSystem {
     const file = handle.file!;
     // A read sees every write that returned, through any descriptor (as locally): the node's
     // other descriptors' buffered writes land first, then, in order with its own, this one's.
-    await this.flushNode(ino, deadline, file);
+    await this.flushOthers(ino, file, deadline);
     return file.serialize(deadline, async () => {
       await file.flushNow(deadline);
       const parts: Uint8Array[] = [];
@@ -271,9 +271,14 @@ export class ClusterFs implements FuseFileSystem {
     });
   }
 
-  write(_ctx: FuseContext, _ino: number, fh: number, offset: number, data: Uint8Array, _flags?: number): Promise<number> {
+  async write(_ctx: FuseContext, ino: number, fh: number, offset: number, data: Uint8Array, _flags?: number): Promise<number> {
     const file = this.handle(fh).file!;
-    return file.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength), offset, this.deadline());
+    const deadline = this.deadline();
+    // Writes land in the order they returned whichever descriptor they came through (an append
+    // goes after a write another descriptor still buffers, an overlapping write over it): another
+    // descriptor's buffered writes are committed before this one buffers. One writer never waits here.
+    await this.flushOthers(ino, file, deadline);
+    return file.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength), offset, deadline);
   }
 
   async flush(_ctx: FuseContext, _ino: number, fh: number): Promise<void> {
@@ -498,9 +503,24 @@ export class ClusterFs implements FuseFileSystem {
     return handle;
   }
 
-  /** Commits every descriptor's buffered writes to `ino` (but `except`'s). */
-  private async flushNode(ino: number, deadline: Deadline, except?: OpenFile): Promise<void> {
-    const files = [...this.handles.values()].filter((handle) => handle.ino === ino && handle.file !== undefined && handle.file !== except).map((handle) => handle.file!);
+  /** Commits every descriptor's buffered writes to `ino`. */
+  private async flushNode(ino: number, deadline: Deadline): Promise<void> {
+    await this.flushAll(this.filesOf(ino), deadline);
+  }
+
+  /**
+   * Commits the buffered writes of `ino`'s descriptors other than `file`, leaving their failures
+   * to their own close (called outside `file`'s queue, so two descriptors never wait on each other).
+   */
+  private async flushOthers(ino: number, file: OpenFile, deadline: Deadline): Promise<void> {
+    await Promise.all(this.filesOf(ino).filter((other) => other !== file && other.dirty).map((other) => other.land(deadline)));
+  }
+
+  private filesOf(ino: number): OpenFile[] {
+    return [...this.handles.values()].filter((handle) => handle.ino === ino && handle.file !== undefined).map((handle) => handle.file!);
+  }
+
+  private async flushAll(files: readonly OpenFile[], deadline: Deadline): Promise<void> {
     const results = await Promise.allSettled(files.map((file) => file.flush(deadline)));
     const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed !== undefined) throw failed.reason;

@@ -88,7 +88,7 @@ test('posix data: a file unlinked while open stays readable and writable through
   }
 });
 
-test('posix data: a write that returned is seen at once by a read through another descriptor or process', { timeout: 60_000 }, async (t) => {
+test('posix data: a write that returned is seen at once by a read through another descriptor or process, and lands before later writes through others', { timeout: 60_000 }, async (t) => {
   const dir = (await current(t))?.dir;
   if (dir === undefined) return;
   const got = await probe(dir, `
@@ -103,10 +103,35 @@ test('posix data: a write that returned is seen at once by a read through anothe
         R[name + ': the first descriptor again'] = os.pread(reader, 10, size - 2).decode()
         os.close(reader)
         os.close(writer)
+    # Writes through several descriptors land in the order they returned, appends at the end as it then was.
+    first = os.open('order', os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(first, b'0123456789')
+    appender = os.open('order', os.O_WRONLY | os.O_APPEND)
+    os.write(appender, b'x')
+    os.pwrite(first, b'y', 11)
+    os.write(appender, b'z')
+    os.close(appender)
+    os.close(first)
+    R['an append after a write through another descriptor'] = get('order').decode()
+    a = os.open('appends', os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
+    b = os.open('appends', os.O_WRONLY | os.O_APPEND)
+    for fd, data in [(a, b'a'), (b, b'b'), (a, b'c'), (b, b'd')]:
+        os.write(fd, data)
+    os.close(a)
+    os.close(b)
+    R['two appenders'] = get('appends').decode()
+    a = os.open('overlap', os.O_CREAT | os.O_WRONLY, 0o644)
+    b = os.open('overlap', os.O_WRONLY)
+    os.pwrite(a, b'AAAA', 0)
+    os.pwrite(b, b'BB', 1)
+    os.close(b)
+    os.close(a)
+    R['overlapping writes through two descriptors'] = get('overlap').decode()
   `);
   expectAll(t, 'root', got, {
     'seen-small: another descriptor': 10, 'seen-small: another process': 14, 'seen-small: the first descriptor again': 'wwMORE',
     'seen-large: another descriptor': 200_000, 'seen-large: another process': 200_004, 'seen-large: the first descriptor again': 'wwMORE',
+    'an append after a write through another descriptor': '0123456789xyz', 'two appenders': 'abcd', 'overlapping writes through two descriptors': 'ABBA',
   });
 });
 
