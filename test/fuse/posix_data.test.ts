@@ -340,9 +340,9 @@ test('posix data: df through the mount shows the nodes\' disk: used bytes, and f
   t.comment(`df of the mount: size ${size} used ${used} avail ${avail}; of ${tmpdir()}: size ${diskSize} avail ${diskAvail}`);
   t.ok(used! > 4 << 20, 'used bytes are more than the 4 MiB just written');
   t.ok(Math.abs(size! - diskSize!) < 64 << 20, 'the size is the nodes\' disk\'s');
-  // Free is the disk's less each node's 64 MiB reserve (diskReserveBytes), give or take what other processes write meanwhile.
+  // Free is the disk's less each node's 64 MiB reserve (diskReserveBytes), give or take what other processes write meanwhile (up to 1 GiB here).
   const reserve = 64 << 20;
-  t.ok(Math.abs(diskAvail! - reserve - avail!) < 256 << 20, `the free space is the disk's less the reserve (off by ${Math.round((diskAvail! - reserve - avail!) / 2 ** 20)} MiB)`);
+  t.ok(Math.abs(diskAvail! - reserve - avail!) < 1024 << 20, `the free space is the disk's less the reserve (off by ${Math.round((diskAvail! - reserve - avail!) / 2 ** 20)} MiB)`);
 });
 
 test('posix data: the mount unmounts cleanly', { timeout: 60_000 }, async (t) => {
