@@ -296,6 +296,10 @@ test('posix data: names of 255 bytes work and of 256 are ENAMETOOLONG; paths nea
     R['symlink named 256'] = E(os.symlink, 'x', n256)
     R['mknod 256'] = E(os.mkfifo, n256)
     R['256 bytes of two-byte characters'] = E(create, '\\u00e9' * 128)
+    # The cluster's names are text: a name that is not UTF-8 is refused, as an illegal byte sequence.
+    R['create of a name that is not UTF-8'] = E(create, b'\\xff\\xfe')
+    R['lookup of a name that is not UTF-8'] = E(os.stat, b'\\xff\\xfe')
+    R['names with newline, tab, %, space, backslash'] = E(create, 'a\\nb\\tc%41 d\\\\e') == 'OK' and 'a\\nb\\tc%41 d\\\\e' in os.listdir('.')
     R['a 4,095-byte symlink target'] = E(os.symlink, 't' * 4095, 'long-target')
     R['reads back'] = len(os.readlink('long-target'))
     R['a 4,096-byte symlink target'] = E(os.symlink, 't' * 4096, 'too-long-target')
@@ -318,6 +322,7 @@ test('posix data: names of 255 bytes work and of 256 are ENAMETOOLONG; paths nea
     'create 255': 'OK', 'stat 255': 'OK', listed: true, 'mkdir 255': 'OK', 'symlink named 255': 'OK', '255 bytes of two-byte characters': 'OK',
     'create 256': 'ENAMETOOLONG', 'lookup 256': 'ENAMETOOLONG', 'mkdir 256': 'ENAMETOOLONG', 'rename to 256': 'ENAMETOOLONG', 'link to 256': 'ENAMETOOLONG',
     'symlink named 256': 'ENAMETOOLONG', 'mknod 256': 'ENAMETOOLONG', '256 bytes of two-byte characters': 'ENAMETOOLONG',
+    'create of a name that is not UTF-8': 'EILSEQ', 'lookup of a name that is not UTF-8': 'EILSEQ', 'names with newline, tab, %, space, backslash': true,
     'a 4,095-byte symlink target': 'OK', 'reads back': 4095, 'a 4,096-byte symlink target': 'ENAMETOOLONG',
     'path length': 4007, 'a file at a path of 4,007 bytes': 'deep', 'stat of a path over 4,096 bytes': 'ENAMETOOLONG', 'create at a path over 4,096 bytes': 'ENAMETOOLONG',
     'deeper than 4,096 bytes from the root, reached relatively': 'OK',
