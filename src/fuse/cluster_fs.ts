@@ -215,7 +215,7 @@ export class ClusterFs implements FuseFileSystem {
     return this.entryOf(await this.call(deadline, 'link', (o) => this.backend.link(anchor(ino), child(newParent, newName), o)));
   }
 
-  async open(_ctx: FuseContext, ino: number, flags: number): Promise<FuseOpenResult> {
+  async open(ctx: FuseContext, ino: number, flags: number): Promise<FuseOpenResult> {
     this.reserveHandle();
     const deadline = this.deadline();
     const writable = (flags & O_ACCMODE) !== 0;
@@ -224,6 +224,10 @@ export class ClusterFs implements FuseFileSystem {
       // FUSE_ATOMIC_O_TRUNC: the kernel leaves the truncate of open(O_TRUNC) to the file system.
       await this.flushNode(ino, deadline);
       attr = await this.call(deadline, 'open', (o) => this.backend.setattrs(anchor(ino), { size: 0, mtime: 'now' }, o));
+      // As truncate(2) does, which the kernel leaves to us here: setuid goes, and setgid when it
+      // means "execute as the group", unless the caller may keep them (root, for CAP_FSETID).
+      const kept = ctx.uid === 0 ? attr.mode : withoutSetid(attr.mode);
+      if (kept !== attr.mode) attr = await this.call(deadline, 'open', (o) => this.backend.setattrs(anchor(ino), { mode: kept }, o));
     } else {
       attr = await this.call(deadline, 'open', (o) => this.backend.attr(anchor(ino), o));
     }
@@ -552,6 +556,12 @@ function decodeText(bytes: Uint8Array): string {
 
 function owner(ctx: FuseContext): FsOwnerIds {
   return { uid: ctx.uid, gid: ctx.gid };
+}
+
+/** `mode` less S_ISUID, and less S_ISGID if group execute is set (Linux's should_remove_suid). */
+function withoutSetid(mode: number): number {
+  const setgidMeansExec = (mode & 0o2010) === 0o2010;
+  return mode & ~0o4000 & ~(setgidMeansExec ? 0o2000 : 0);
 }
 
 function specialKindOf(mode: number): 'file' | FsSpecialKind {

@@ -144,7 +144,7 @@ test('posix access: a write or truncate by another user, and any chown, clear se
   if (!(await guard(t))) return;
   await probe(mount!.dir, `
     for name, mode in [('w-other', 0o6777), ('w-root', 0o6777), ('w-sgid-noexec', 0o2666), ('t-other', 0o6777),
-                       ('c-root', 0o6755), ('c-own', 0o6755), ('c-dir', 0o6755), ('w-own', 0o4755)]:
+                       ('c-root', 0o6755), ('c-own', 0o6755), ('c-dir', 0o6755), ('w-own', 0o4755), ('o-trunc', 0o6777), ('o-trunc-root', 0o6777)]:
         p = 'open/' + name
         if name == 'c-dir':
             os.mkdir(p)
@@ -158,18 +158,20 @@ test('posix access: a write or truncate by another user, and any chown, clear se
     R['write'] = E(put, 'open/w-other', b'bob')
     R['write, setgid without group exec'] = E(put, 'open/w-sgid-noexec', b'bob')
     R['truncate'] = E(os.truncate, 'open/t-other', 1)
+    R['open O_TRUNC'] = E(lambda: os.close(os.open('open/o-trunc', os.O_WRONLY | os.O_TRUNC)))
   `, bob);
-  expectAll(t, 'bob', byBob, { write: 'OK', 'write, setgid without group exec': 'OK', truncate: 'OK' });
+  expectAll(t, 'bob', byBob, { write: 'OK', 'write, setgid without group exec': 'OK', truncate: 'OK', 'open O_TRUNC': 'OK' });
   const byRoot = await probe(mount!.dir, `
     R['write'] = E(put, 'open/w-root', b'root')
     R['chown'] = E(os.chown, 'open/c-root', 1001, 1001)
     R['chown dir'] = E(os.chown, 'open/c-dir', 1001, 1001)
+    R['open O_TRUNC'] = E(lambda: os.close(os.open('open/o-trunc-root', os.O_WRONLY | os.O_TRUNC)))
   `);
-  expectAll(t, 'root', byRoot, { write: 'OK', chown: 'OK', 'chown dir': 'OK' });
+  expectAll(t, 'root', byRoot, { write: 'OK', chown: 'OK', 'chown dir': 'OK', 'open O_TRUNC': 'OK' });
   const byAlice = await probe(mount!.dir, `
     R['chown own to own ids'] = E(os.chown, 'open/c-own', 1000, 1000)
     R['write own'] = E(put, 'open/w-own', b'alice')
-    for name in ['w-other', 'w-root', 'w-sgid-noexec', 't-other', 'c-root', 'c-own', 'c-dir', 'w-own']:
+    for name in ['w-other', 'w-root', 'w-sgid-noexec', 't-other', 'c-root', 'c-own', 'c-dir', 'w-own', 'o-trunc', 'o-trunc-root']:
         R[name] = '%o' % (st('open/' + name)['mode'] & 0o7777)
     R['content'] = get('open/w-other').decode()
   `, alice);
@@ -179,6 +181,8 @@ test('posix access: a write or truncate by another user, and any chown, clear se
     'w-root': '6777', // root (CAP_FSETID) keeps them
     'w-sgid-noexec': '2666', // setgid without group exec is not "execute as the group": kept
     't-other': '777',
+    'o-trunc': '777', // open(O_TRUNC) truncates as truncate(2) does
+    'o-trunc-root': '6777',
     'c-root': '755', // chown clears them, even root's
     'c-own': '755',
     'c-dir': '6755', // not on a directory
