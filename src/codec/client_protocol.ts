@@ -204,9 +204,20 @@ export function encodeName(name: string): string {
   return name.replace(/[ \t\r\n%]/g, (character) => `%${hex2(character.charCodeAt(0))}`);
 }
 
-/** A time on the wire: `<seconds>.<nanoseconds, 9 digits>`. */
+/**
+ * A time on the wire: `<seconds>.<nanoseconds, 9 digits>`, the decimal number of seconds since
+ * the epoch; one before it is negative (-1.25 s is `-1.250000000`, the Timespec {-2, 750000000}).
+ */
 export function formatTime(time: Timespec): string {
-  return `${time.sec}.${String(time.nsec).padStart(9, '0')}`;
+  if (time.sec >= 0) return `${time.sec}.${String(time.nsec).padStart(9, '0')}`;
+  const whole = time.nsec === 0 ? -time.sec : -time.sec - 1;
+  return `-${whole}.${String(time.nsec === 0 ? 0 : 1_000_000_000 - time.nsec).padStart(9, '0')}`;
+}
+
+/** The Timespec of `<whole>.<nsec>` seconds, negated when `negative` (formatTime's inverse). */
+export function signedTime(negative: boolean, whole: number, nsec: number): Timespec {
+  if (!negative) return { sec: whole, nsec };
+  return nsec === 0 ? { sec: -whole, nsec: 0 } : { sec: -whole - 1, nsec: 1_000_000_000 - nsec };
 }
 
 /** A time given in whole ms (the legacy fields) as a Timespec. */

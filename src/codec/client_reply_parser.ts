@@ -9,8 +9,8 @@ import type { FsNodeKind, FsNodeStat, Timespec } from '../fs/types.js';
 import { assert } from '../util/assert.js';
 import { limits } from '../util/limits.js';
 import { ByteQueue, ContentAssembler } from './byte_queue.js';
-import { fsErrorWords, type ClientReply, type DirLine, type FsErrorReplyType, type LegacyDirEntry, type LegacyStat } from './client_protocol.js';
-import { parseDecimal, parseOctal, percentDecode, printable, splitFields } from './protocol_fields.js';
+import { fsErrorWords, signedTime, type ClientReply, type DirLine, type FsErrorReplyType, type LegacyDirEntry, type LegacyStat } from './client_protocol.js';
+import { hyphen, parseDecimal, parseOctal, parseSignedDecimal, percentDecode, printable, splitFields } from './protocol_fields.js';
 
 /** A reply that does not follow protocol.md. Terminal, like the command parser's errors. */
 export interface ReplyParseError {
@@ -228,7 +228,7 @@ function parseStatFields(fields: readonly Uint8Array[]): LegacyStat | undefined 
   if (!kinds.has(kindText)) return undefined;
   const kind = kindText as FsNodeKind;
   const mode = parseOctal(fields[3]!, modeMax);
-  const [version, size, uid, gid, atimeMs, mtimeMs, ctimeMs, exptimeRemainingSeconds] = [1, 2, 4, 5, 6, 7, 8, 9].map((index) => parseDecimal(fields[index]!));
+  const [version, size, uid, gid, atimeMs, mtimeMs, ctimeMs, exptimeRemainingSeconds] = [1, 2, 4, 5, 6, 7, 8, 9].map((index) => (index >= 6 && index <= 8 ? parseSignedDecimal : parseDecimal)(fields[index]!));
   if (
     mode === undefined ||
     version === undefined ||
@@ -259,14 +259,17 @@ function parseAttrFields(fields: readonly Uint8Array[]): FsNodeStat | undefined 
   return { ino: ino!, kind: kindText as FsNodeKind, mode, nlink: nlink!, uid: uid!, gid: gid!, rdev: rdev!, size: size!, blocks: blocks!, atime: atime!, mtime: mtime!, ctime: ctime!, version: version!, exptimeRemainingSeconds: exptimeRemainingSeconds! };
 }
 
-/** `<seconds>.<9 digits>`. */
+/** `<seconds>.<9 digits>`, negative before the epoch (formatTime). */
 function parseTime(field: Uint8Array): Timespec | undefined {
-  const dot = field.indexOf(0x2e);
-  if (dot < 0 || field.length - dot - 1 !== 9) return undefined;
-  const sec = parseDecimal(field.subarray(0, dot));
-  const nsec = parseDecimal(field.subarray(dot + 1));
-  return sec === undefined || nsec === undefined ? undefined : { sec, nsec };
+  const negative = field[0] === hyphen;
+  const unsigned = negative ? field.subarray(1) : field;
+  const dot = unsigned.indexOf(0x2e);
+  if (dot < 0 || unsigned.length - dot - 1 !== 9) return undefined;
+  const whole = parseDecimal(unsigned.subarray(0, dot));
+  const nsec = parseDecimal(unsigned.subarray(dot + 1));
+  return whole === undefined || nsec === undefined ? undefined : signedTime(negative, whole, nsec);
 }
+
 
 function parseDirHeader(fields: readonly Uint8Array[]): LineReply | undefined {
   const [count, done, numbytes] = fields.slice(1, 4).map(parseDecimal);

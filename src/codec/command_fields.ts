@@ -6,7 +6,7 @@
 import { isRootName, normalizeName, validatePath } from '../fs/names.js';
 import { modeMax, ownerIdMax } from '../fs/tree_ops.js';
 import type { Timespec } from '../fs/types.js';
-import type { ParseError, ParseErrorCode, RequestId } from './client_protocol.js';
+import { signedTime, type ParseError, type ParseErrorCode, type RequestId } from './client_protocol.js';
 import { parseDecimal, parseOctal, percentDecode, printable } from './protocol_fields.js';
 
 /** The byte `-`: "unchanged" in an optional field, and the sign of `-1` and of a negative time. */
@@ -117,17 +117,22 @@ export function withField<T, C>(value: T | ParseError, build: (value: T) => C): 
   return isParseError(value) ? value : build(value);
 }
 
-/** `now`, or `<seconds>.<nanoseconds>` (1 to 9 fraction digits), or whole `<seconds>`. */
+/**
+ * `now`, or `<seconds>.<nanoseconds>` (1 to 9 fraction digits), or whole `<seconds>`; negative
+ * (a leading '-') before the epoch, as formatTime writes it.
+ */
 export function parseTime(value: Uint8Array): Timespec | 'now' | undefined {
   if (value.length === 3 && String.fromCharCode(...value) === 'now') return 'now';
-  const dot = value.indexOf(0x2e);
-  const sec = parseDecimal(dot < 0 ? value : value.subarray(0, dot));
-  if (sec === undefined) return undefined;
-  if (dot < 0) return { sec, nsec: 0 };
-  const fraction = value.subarray(dot + 1);
+  const negative = value[0] === HYPHEN;
+  const unsigned = negative ? value.subarray(1) : value;
+  const dot = unsigned.indexOf(0x2e);
+  const whole = parseDecimal(dot < 0 ? unsigned : unsigned.subarray(0, dot));
+  if (whole === undefined) return undefined;
+  if (dot < 0) return signedTime(negative, whole, 0);
+  const fraction = unsigned.subarray(dot + 1);
   if (fraction.length === 0 || fraction.length > 9) return undefined;
   const digits = parseDecimal(fraction);
-  return digits === undefined ? undefined : { sec, nsec: digits * 10 ** (9 - fraction.length) };
+  return digits === undefined ? undefined : signedTime(negative, whole, digits * 10 ** (9 - fraction.length));
 }
 
 /**

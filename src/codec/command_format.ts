@@ -104,7 +104,8 @@ function formatMutation(command: FsCommand, name: string, id: string, form: 'ok'
  * `setattrs key=value` (nanoseconds, now, size, exptime), which also answers ATTR.
  */
 function formatSetattr(command: Extract<FsCommand, { op: 'setattr' }>, name: string, id: string, form: 'ok' | 'attr'): Uint8Array {
-  const wholeMs = (time: Timespec | 'now' | undefined): boolean => time === undefined || (time !== 'now' && time.nsec % 1_000_000 === 0);
+  // The positional form's ms fields are unsigned: a time before the epoch goes as setattrs.
+  const wholeMs = (time: Timespec | 'now' | undefined): boolean => time === undefined || (time !== 'now' && time.sec >= 0 && time.nsec % 1_000_000 === 0);
   const positional = form === 'ok' && command.size === undefined && command.exptimeSeconds === undefined && wholeMs(command.atime) && wholeMs(command.mtime);
   if (positional) {
     const optional = (value: number | undefined, format: (value: number) => string): string => (value === undefined ? '-' : format(value));

@@ -203,7 +203,7 @@ function decodeSetattr(reader: Reader, name: string): FsCommand | string | undef
       const sec = reader.f64();
       const nsec = reader.f64();
       if (sec === undefined || nsec === undefined) return undefined;
-      if (!isCount(sec) || !Number.isInteger(nsec) || nsec < 0 || nsec > 999_999_999) return `setattr ${field} out of range`;
+      if (!Number.isSafeInteger(sec) || !Number.isInteger(nsec) || nsec < 0 || nsec > 999_999_999) return `setattr ${field} out of range`;
       times[field] = { sec, nsec };
       continue;
     }

@@ -171,7 +171,7 @@ export function assertEncodable(request: FsRequest): void {
         assert(value === undefined || isCount(value), `setattr field ${String(value)} not encodable`);
       }
       for (const time of [command.atime, command.mtime]) {
-        assert(time === undefined || time === 'now' || (isCount(time.sec) && Number.isInteger(time.nsec) && time.nsec >= 0 && time.nsec <= 999_999_999), 'setattr time not encodable');
+        assert(time === undefined || time === 'now' || (Number.isSafeInteger(time.sec) && Number.isInteger(time.nsec) && time.nsec >= 0 && time.nsec <= 999_999_999), 'setattr time not encodable');
       }
       assert(command.exptimeSeconds === undefined || Number.isSafeInteger(command.exptimeSeconds), 'setattr exptime not encodable');
       return;

@@ -24,6 +24,16 @@ function isBlank(byte: number | undefined): boolean {
   return byte === SPACE || byte === TAB;
 }
 
+/** '-': a negative number's sign. */
+export const hyphen = 0x2d;
+
+/** A decimal integer with an optional '-' (times before the epoch). */
+export function parseSignedDecimal(field: Uint8Array): number | undefined {
+  if (field[0] !== hyphen) return parseDecimal(field);
+  const magnitude = parseDecimal(field.subarray(1));
+  return magnitude === undefined ? undefined : -magnitude || 0;
+}
+
 /**
  * Decimal digits only, at most Number.MAX_SAFE_INTEGER. Refuses '', '+1', '-1', '1e3', '0x10':
  * Number() would accept most of them, and a numbytes of '1e3' read as 1000 would desynchronize

@@ -65,8 +65,10 @@ export function formatReply(reply: ClientReply): Uint8Array {
 /** `<kind> <version> <size> <mode> <uid> <gid> <atimeMs> <mtimeMs> <ctimeMs> <exptime>`, mode in octal. */
 function legacyStatFields(stat: LegacyStat): string {
   const numbers = [stat.version, stat.size].map(decimal);
-  const rest = [stat.uid, stat.gid, stat.atimeMs, stat.mtimeMs, stat.ctimeMs, stat.exptimeRemainingSeconds].map(decimal);
-  return [stat.kind, ...numbers, octal(stat.mode), ...rest].join(' ');
+  const ids = [stat.uid, stat.gid].map(decimal);
+  // Negative before the epoch.
+  const times = [stat.atimeMs, stat.mtimeMs, stat.ctimeMs].map(signedDecimal);
+  return [stat.kind, ...numbers, octal(stat.mode), ...ids, ...times, decimal(stat.exptimeRemainingSeconds)].join(' ');
 }
 
 /** `<ino> <kind> <mode> <nlink> <uid> <gid> <rdev> <size> <blocks> <atime> <mtime> <ctime> <version> <exptime>`. */
@@ -176,6 +178,11 @@ function redirectAddress(host: string, port: number): string {
 
 function decimal(value: number): string {
   assert(Number.isSafeInteger(value) && value >= 0, `reply field ${value} is not a non-negative integer`);
+  return String(value);
+}
+
+function signedDecimal(value: number): string {
+  assert(Number.isSafeInteger(value), `reply field ${value} is not an integer`);
   return String(value);
 }
 

@@ -215,7 +215,7 @@ export class ClusterFs implements FuseFileSystem {
     return this.entryOf(await this.call(deadline, 'link', (o) => this.backend.link(anchor(ino), child(newParent, newName), o)));
   }
 
-  async open(_ctx: FuseContext, ino: number, flags: number): Promise<FuseOpenResult> {
+  async open(ctx: FuseContext, ino: number, flags: number): Promise<FuseOpenResult> {
     this.reserveHandle();
     const deadline = this.deadline();
     const writable = (flags & O_ACCMODE) !== 0;
@@ -224,6 +224,10 @@ export class ClusterFs implements FuseFileSystem {
       // FUSE_ATOMIC_O_TRUNC: the kernel leaves the truncate of open(O_TRUNC) to the file system.
       await this.flushNode(ino, deadline);
       attr = await this.call(deadline, 'open', (o) => this.backend.setattrs(anchor(ino), { size: 0, mtime: 'now' }, o));
+      // As truncate(2) does, which the kernel leaves to us here: setuid goes, and setgid when it
+      // means "execute as the group", unless the caller may keep them (root, for CAP_FSETID).
+      const kept = ctx.uid === 0 ? attr.mode : withoutSetid(attr.mode);
+      if (kept !== attr.mode) attr = await this.call(deadline, 'open', (o) => this.backend.setattrs(anchor(ino), { mode: kept }, o));
     } else {
       attr = await this.call(deadline, 'open', (o) => this.backend.attr(anchor(ino), o));
     }
@@ -253,6 +257,9 @@ export class ClusterFs implements FuseFileSystem {
     const handle = this.handle(fh);
     const deadline = this.deadline();
     const file = handle.file!;
+    // A read sees every write that returned, through any descriptor (as locally): the node's
+    // other descriptors' buffered writes land first, then, in order with its own, this one's.
+    await this.flushOthers(ino, file, deadline);
     return file.serialize(deadline, async () => {
       await file.flushNow(deadline);
       const parts: Uint8Array[] = [];
@@ -268,9 +275,14 @@ export class ClusterFs implements FuseFileSystem {
     });
   }
 
-  write(_ctx: FuseContext, _ino: number, fh: number, offset: number, data: Uint8Array, _flags?: number): Promise<number> {
+  async write(_ctx: FuseContext, ino: number, fh: number, offset: number, data: Uint8Array, _flags?: number): Promise<number> {
     const file = this.handle(fh).file!;
-    return file.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength), offset, this.deadline());
+    const deadline = this.deadline();
+    // Writes land in the order they returned whichever descriptor they came through (an append
+    // goes after a write another descriptor still buffers, an overlapping write over it): another
+    // descriptor's buffered writes are committed before this one buffers. One writer never waits here.
+    await this.flushOthers(ino, file, deadline);
+    return file.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength), offset, deadline);
   }
 
   async flush(_ctx: FuseContext, _ino: number, fh: number): Promise<void> {
@@ -497,7 +509,22 @@ export class ClusterFs implements FuseFileSystem {
 
   /** Commits every descriptor's buffered writes to `ino`. */
   private async flushNode(ino: number, deadline: Deadline): Promise<void> {
-    const files = [...this.handles.values()].filter((handle) => handle.ino === ino && handle.file !== undefined).map((handle) => handle.file!);
+    await this.flushAll(this.filesOf(ino), deadline);
+  }
+
+  /**
+   * Commits the buffered writes of `ino`'s descriptors other than `file`, leaving their failures
+   * to their own close (called outside `file`'s queue, so two descriptors never wait on each other).
+   */
+  private async flushOthers(ino: number, file: OpenFile, deadline: Deadline): Promise<void> {
+    await Promise.all(this.filesOf(ino).filter((other) => other !== file && other.dirty).map((other) => other.land(deadline)));
+  }
+
+  private filesOf(ino: number): OpenFile[] {
+    return [...this.handles.values()].filter((handle) => handle.ino === ino && handle.file !== undefined).map((handle) => handle.file!);
+  }
+
+  private async flushAll(files: readonly OpenFile[], deadline: Deadline): Promise<void> {
     const results = await Promise.allSettled(files.map((file) => file.flush(deadline)));
     const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
@@ -529,6 +556,12 @@ function decodeText(bytes: Uint8Array): string {
 
 function owner(ctx: FuseContext): FsOwnerIds {
   return { uid: ctx.uid, gid: ctx.gid };
+}
+
+/** `mode` less S_ISUID, and less S_ISGID if group execute is set (Linux's should_remove_suid). */
+function withoutSetid(mode: number): number {
+  const setgidMeansExec = (mode & 0o2010) === 0o2010;
+  return mode & ~0o4000 & ~(setgidMeansExec ? 0o2000 : 0);
 }
 
 function specialKindOf(mode: number): 'file' | FsSpecialKind {

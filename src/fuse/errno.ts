@@ -48,6 +48,8 @@ export const errnoByCode: Readonly<Record<string, number>> = {
   EROFS: errno.EROFS,
   // Too many hard links to one inode.
   EMLINK: errno.EMLINK,
+  // A name that is not UTF-8 (the cluster's names are text).
+  EILSEQ: errno.EILSEQ,
   // An extended attribute value or list larger than Linux passes (64 KiB).
   E2BIG: errno.E2BIG,
   // Busy: a mount in use, a directory that is someone's mount point.

@@ -146,17 +146,36 @@ export class OpenFile {
     return this.serialize(deadline, () => this.flushNow(deadline));
   }
 
+  /**
+   * Commits the buffered bytes as flush() does for a read or write through another descriptor of
+   * the node, which must come after them; a failure stays for this file's own next flush to
+   * report. Rejects only with UNAVAILABLE at `deadline`.
+   */
+  land(deadline: Deadline): Promise<void> {
+    return this.serialize(deadline, async () => {
+      await this.commitBuffered(deadline);
+      if (this.firstError !== undefined) return;
+      this.unflushedEnd = 0;
+      this.unflushedAppendBytes = 0;
+    });
+  }
+
   /** flush() for callers already inside serialize(). */
   async flushNow(deadline: Deadline): Promise<void> {
-    this.dispatchPending();
-    while (this.inFlight.size > 0) {
-      await waitWithin(deadline, Promise.all([...this.inFlight].map((write) => write.done)), `${this.inFlight.size} write(s) of ${this.path} to commit`);
-    }
+    await this.commitBuffered(deadline);
     const error = this.firstError;
     this.firstError = undefined;
     this.unflushedEnd = 0;
     this.unflushedAppendBytes = 0;
     if (error !== undefined) throw error;
+  }
+
+  /** Sends what is pending and waits until every write in flight has ended. */
+  private async commitBuffered(deadline: Deadline): Promise<void> {
+    this.dispatchPending();
+    while (this.inFlight.size > 0) {
+      await waitWithin(deadline, Promise.all([...this.inFlight].map((write) => write.done)), `${this.inFlight.size} write(s) of ${this.path} to commit`);
+    }
   }
 
   private async bufferPiece(piece: Buffer, position: number, deadline: Deadline): Promise<void> {

@@ -119,6 +119,30 @@ test('client protocol tree: formatCommand writes what the parser reads back', (t
 const stat: LegacyStat = { kind: 'file', version: 7, size: 10, mode: 0o644, uid: 1000, gid: 100, atimeMs: 1, mtimeMs: 2, ctimeMs: 3, exptimeRemainingSeconds: 4 };
 const fullStat: FsNodeStat = { ino: 9, kind: 'file', version: 7, size: 10, blocks: 8, mode: 0o644, nlink: 1, uid: 1000, gid: 100, rdev: 0, atime: { sec: 0, nsec: 1_000_000 }, mtime: { sec: 0, nsec: 2_000_000 }, ctime: { sec: 0, nsec: 3_000_000 }, exptimeRemainingSeconds: 4 };
 
+test('client protocol tree: times before the epoch: setattrs takes them, ATTR and STAT answer them, each read back the same', (t) => {
+  const before = { sec: -2, nsec: 500_000_000 }; // -1.5 s
+  const whole = { sec: -14_182_940_001, nsec: 0 };
+  t.deepEqual(parse('setattrs f atime=-1.5 mtime=-14182940001\r\n'), [{ type: 'command', command: { op: 'setattr', name: 'f', atime: before, mtime: whole }, form: 'attr' }], 'setattrs parses a negative decimal time');
+  t.deepEqual(parse('setattrs f mtime=-0.000000001\r\n'), [{ type: 'command', command: { op: 'setattr', name: 'f', mtime: { sec: -1, nsec: 999_999_999 } }, form: 'attr' }], 'a nanosecond before the epoch');
+  const command: ClientCommand = { op: 'setattr', name: 'f', atime: before, mtime: { sec: -1, nsec: 1 } };
+  const line = text(formatCommand(command, { clientId: 5, sequence: 6 }));
+  t.equal(line, 'setattrs f atime=-1.500000000 mtime=-0.999999999 5:6\r\n', 'formatted as setattrs (the positional ms fields are unsigned)');
+  t.deepEqual(parse(line).map((outcome) => (outcome.type === 'command' ? outcome.command : outcome)), [command], 'and parsed back the same');
+  const attr: FsNodeStat = { ...fullStat, atime: before, mtime: whole, ctime: { sec: -1, nsec: 1 } };
+  const attrLine = formatReply({ type: 'attr', attr });
+  t.ok(text(attrLine).includes(' -1.500000000 -14182940001.000000000 -0.999999999 '), `ATTR: ${text(attrLine).trim()}`);
+  const legacy = formatReply({ type: 'stat', stat: { ...stat, atimeMs: -1500, mtimeMs: -1, ctimeMs: 0 } });
+  t.equal(text(legacy), 'STAT file 7 10 644 1000 100 -1500 -1 0 4\r\n', 'STAT: negative ms');
+  for (const [what, reply] of [['ATTR', attrLine], ['STAT', legacy]] as const) {
+    const parser = new ReplyParser({ contentBytesMax: 1024, lineBytesMax: 32 * 1024 });
+    parser.push(reply);
+    const parsed = parser.next();
+    if (what === 'ATTR') t.deepEqual(parsed, { type: 'attr', attr }, 'the client reads ATTR back the same');
+    else t.deepEqual(parsed, { type: 'stat', stat: { ...stat, atimeMs: -1500, mtimeMs: -1, ctimeMs: 0 } }, 'the client reads STAT back the same');
+  }
+  t.end();
+});
+
 test('client protocol tree: STAT, LIST and the new error words are spelled as the protocol says', (t) => {
   t.equal(text(formatReply({ type: 'stat', stat })), 'STAT file 7 10 644 1000 100 1 2 3 4\r\n');
   const list: ClientReply = { type: 'list', entries: [{ name: 'a b', ...stat }, { name: 'd', ...stat, kind: 'dir', size: 0, mode: 0o755, exptimeRemainingSeconds: 0 }] };

@@ -30,6 +30,8 @@ const samples: FsRequest[] = [
     command: { op: 'setattr', name: '/', mode: 0o755, gid: 1000, mtime: { sec: 1_700_000_000, nsec: 123_456_789 } },
   },
   { clientId: 4, sequence: 10, stampMs: 14, command: { op: 'setattr', name: 'd' } },
+  // Before the epoch: negative seconds, nanoseconds counted forward from them.
+  { clientId: 4, sequence: 10, stampMs: 14, command: { op: 'setattr', name: 'd', atime: { sec: -2, nsec: 500_000_000 }, mtime: { sec: -14_182_940_001, nsec: 999_999_999 } } },
   { clientId: 4, sequence: 11, stampMs: 15, command: { op: 'setattr', name: '//17', size: 2 ** 44, atime: 'now', mtime: 'now', uid: 0, exptimeSeconds: -3 } },
   { clientId: 4, sequence: 12, stampMs: 16, command: { op: 'create', name: '//1/f', mode: 0o600, exclusive: true, owner: { uid: 1000, gid: 100 } } },
   { clientId: 4, sequence: 13, stampMs: 17, command: { op: 'mkdir', name: '//9/d', mode: 0o2775, owner: { uid: 0xffff_ffff, gid: 0 } } },

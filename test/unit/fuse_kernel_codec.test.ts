@@ -74,5 +74,10 @@ test('fuse codec: setattr decodes only the fields marked valid; short arguments 
   bytes.writeUInt32LE(0o640, 68);
   t.deepEqual(decodeSetattr(new ArgReader(bytes)), { mode: 0o640, size: 12345, atime: 'now', mtime: { sec: 1_000_000_000, nsec: 999_999_999 } });
   t.throws(() => decodeSetattr(new ArgReader(Buffer.alloc(10))), FuseDecodeError, 'ten bytes are not a setattr_in');
+  // Before the epoch the kernel's time64_t is negative in the u64 field.
+  bytes.writeUInt32LE(SetattrValid.MTIME, 0);
+  bytes.writeBigInt64LE(-2n, 40);
+  bytes.writeUInt32LE(500_000_000, 60);
+  t.deepEqual(decodeSetattr(new ArgReader(bytes)), { mtime: { sec: -2, nsec: 500_000_000 } }, 'a negative mtime');
   t.end();
 });

@@ -67,6 +67,13 @@ export class ArgReader {
     return Number(value);
   }
 
+  /** An s64 field as a JS number; beyond ±2^53 it cannot be represented exactly, so it is refused. */
+  i64At(base: number, offset: number, what: string): number {
+    const value = this.bytes.readBigInt64LE(base + offset);
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) throw new FuseDecodeError(EINVAL, `${what} ${value} is beyond 2^53`);
+    return Number(value);
+  }
+
   /** A NUL-terminated name (the NUL is consumed, not returned); a copy, so it outlives the buffer. */
   name(what: string): Uint8Array {
     const end = this.bytes.indexOf(0, this.position);
@@ -175,7 +182,8 @@ export function decodeGetattr(args: ArgReader): { fh: number | undefined } {
 }
 
 function timespecAt(args: ArgReader, at: number, secondsOffset: number, nanosecondsOffset: number, what: string): FuseTimespec {
-  return { sec: args.u64At(at, secondsOffset, what), nsec: args.u32At(at, nanosecondsOffset) };
+  // Signed: before the epoch the kernel sends negative seconds (its time64_t in the u64 field).
+  return { sec: args.i64At(at, secondsOffset, what), nsec: args.u32At(at, nanosecondsOffset) };
 }
 
 /** fuse_setattr_in -> the changes, with absent fields left out. */
@@ -394,9 +402,10 @@ export function writeAttr(out: Buffer, at: number, attr: FuseAttr): void {
   out.writeBigUInt64LE(BigInt(attr.ino), at + AttrField.ino);
   out.writeBigUInt64LE(BigInt(attr.size), at + AttrField.size);
   out.writeBigUInt64LE(BigInt(attr.blocks), at + AttrField.blocks);
-  out.writeBigUInt64LE(BigInt(attr.atime.sec), at + AttrField.atime);
-  out.writeBigUInt64LE(BigInt(attr.mtime.sec), at + AttrField.mtime);
-  out.writeBigUInt64LE(BigInt(attr.ctime.sec), at + AttrField.ctime);
+  // Signed, as the kernel reads them (time64_t): negative before the epoch.
+  out.writeBigInt64LE(BigInt(attr.atime.sec), at + AttrField.atime);
+  out.writeBigInt64LE(BigInt(attr.mtime.sec), at + AttrField.mtime);
+  out.writeBigInt64LE(BigInt(attr.ctime.sec), at + AttrField.ctime);
   out.writeUInt32LE(attr.atime.nsec, at + AttrField.atimensec);
   out.writeUInt32LE(attr.mtime.nsec, at + AttrField.mtimensec);
   out.writeUInt32LE(attr.ctime.nsec, at + AttrField.ctimensec);
