@@ -4,7 +4,7 @@
  * it cannot understand is a ReplyParseError and the connection should be dropped.
  */
 import { validateName } from '../fs/names.js';
-import { modeMax } from '../fs/tree_ops.js';
+import { modeMax } from '../fs/tree_common.js';
 import type { FsNodeKind, FsNodeStat, Timespec } from '../fs/types.js';
 import { assert } from '../util/assert.js';
 import { limits } from '../util/limits.js';

@@ -4,7 +4,7 @@
  * throws: bad bytes from a socket are values (design.md, contract 5).
  */
 import { isRootName, normalizeName, validatePath } from '../fs/names.js';
-import { modeMax, ownerIdMax } from '../fs/tree_ops.js';
+import { modeMax, ownerIdMax } from '../fs/tree_common.js';
 import type { Timespec } from '../fs/types.js';
 import { signedTime, type ParseError, type ParseErrorCode, type RequestId } from './client_protocol.js';
 import { parseDecimal, parseOctal, percentDecode, printable } from './protocol_fields.js';

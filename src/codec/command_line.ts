@@ -3,7 +3,7 @@
  * the fields in order (command_fields.ts) into a command, an error, or a header still owed its
  * content. The course commands (read, write, cas, delete) keep the course's line length.
  */
-import { modeMax, ownerIdMax } from '../fs/tree_ops.js';
+import { modeMax, ownerIdMax } from '../fs/tree_common.js';
 import type { FsCommand, FsSpecialKind, RenameMode, Timespec, XattrSetMode } from '../fs/types.js';
 import { limits } from '../util/limits.js';
 import { setattrOfMs, type ClientCommand, type ClientQueryCommand, type ParseError, type ParsedCommand, type ReplyForm, type RequestId } from './client_protocol.js';

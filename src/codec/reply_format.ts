@@ -2,7 +2,7 @@
  * The server side of the client protocol's replies: each reply exactly as the protocol spells it
  * (README "The protocol"), and the reply for each state-machine result and query answer.
  */
-import { modeMax } from '../fs/tree_ops.js';
+import { modeMax } from '../fs/tree_common.js';
 import type { FsNodeStat, FsQueryResult, FsReadResult, FsResult } from '../fs/types.js';
 import { assert } from '../util/assert.js';
 import { encodeName, formatTime, fsErrorWords, msOfTime, type ClientReply, type LegacyStat, type ReplyForm } from './client_protocol.js';

@@ -16,7 +16,7 @@ import type { Digest } from './digest.js';
 import type { RecordTables } from './record_tables.js';
 import type { Inode } from './records.js';
 import type { ContentStore, SeekWhence } from './stores.js';
-import type { OpContext } from './tree_ops.js';
+import type { OpContext } from './tree_common.js';
 
 const noBytes = new Uint8Array(0);
 

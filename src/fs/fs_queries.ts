@@ -9,7 +9,8 @@ import { unreachable } from '../util/assert.js';
 import type { ContentOps } from './content_ops.js';
 import type { RecordTables } from './record_tables.js';
 import type { Inode } from './records.js';
-import { isError, isLive, type TreeOps } from './tree_ops.js';
+import { isError, isLive } from './tree_common.js';
+import type { TreeOps } from './tree_ops.js';
 import type { FsDirEntry, FsError, FsNodeStat, FsQuery, FsQueryResult, FsReadResult, FsReaddirEntry } from './types.js';
 
 const invalid: FsError = { type: 'invalid' };
@@ -49,7 +50,7 @@ export class FsQueries {
       case 'getxattr': {
         const found = this.tree.find(query.name, atMs);
         if (isError(found)) return found;
-        const check = this.tree.checkXattrName(query.attr);
+        const check = this.tree.attrs.checkXattrName(query.attr);
         if (check !== null) return check;
         const value = this.records.xattr(found.node.ino, query.attr);
         return value === undefined ? { type: 'no_data' } : { type: 'bytes', value };

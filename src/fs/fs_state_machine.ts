@@ -28,7 +28,8 @@ import { RecordTables } from './record_tables.js';
 import { decodeMeta, encodeMeta, metaKey, rootIno, type Inode, type Meta, type Session } from './records.js';
 import { StateLayers } from './state_layers.js';
 import type { ContentStore, KvSnapshot, KvStore } from './stores.js';
-import { isError, timeOfStamp, TreeOps, type OpContext, type TreeCounters, type TreeLimits } from './tree_ops.js';
+import { isError, timeOfStamp, type OpContext, type TreeCounters, type TreeLimits } from './tree_common.js';
+import { TreeOps } from './tree_ops.js';
 import type { FsApplied, FsCommand, FsQuery, FsQueryResult, FsRequest, FsResult, ReapTarget } from './types.js';
 
 /** Tuning; production uses the defaults from src/util/limits.ts except fileBytesMax (cluster.json). */

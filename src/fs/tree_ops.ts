@@ -13,105 +13,21 @@
 import { assert, unreachable } from '../util/assert.js';
 import { ContentOps } from './content_ops.js';
 import { parseName, utf8Length, validatePath } from './names.js';
+import { AttrOps } from './attr_ops.js';
+import { HoldOps } from './hold_ops.js';
 import type { RecordTables } from './record_tables.js';
 import { rootIno, type Dirent, type Inode } from './records.js';
-import type { FsCommand, FsError, FsNodeKind, FsOwner, FsResult, RenameMode, Timespec } from './types.js';
-
-/** Default mode of files made by course write/cas (rw-r--r--). */
-export const courseFileMode = 0o644;
-/** Mode of directories that course write/cas create as missing parents (rwxr-xr-x). */
-export const implicitDirMode = 0o755;
-/** Largest mode: permission bits with setuid, setgid, sticky. */
-export const modeMax = 0o7777;
-/** Largest uid/gid: they are 32-bit on every system the mount runs on. */
-export const ownerIdMax = 0xffff_ffff;
-const setuidBit = 0o4000;
-const setgidBit = 0o2000;
-const groupExecBit = 0o0010;
-
-/** The bounds the tree enforces (limits.ts defaults; fileBytesMax from the cluster config). */
-export interface TreeLimits {
-  readonly fileBytesMax: number;
-  readonly directoryEntriesMax: number;
-  readonly componentBytesMax: number;
-  readonly pathBytesMax: number;
-  readonly symlinkTargetBytesMax: number;
-  readonly linkCountMax: number;
-  readonly inlineBytesMax: number;
-  readonly xattrNameBytesMax: number;
-  readonly xattrValueBytesMax: number;
-  readonly xattrBytesPerNodeMax: number;
-  /** Nodes one holder may hold open. */
-  readonly holdsPerHolderMax: number;
-  /** A holder silent this long loses its holds (the leader's reap drops them). */
-  readonly holdLeaseMs: number;
-}
-
-/** The state's counters the commands advance; owned by the state machine. */
-export interface TreeCounters {
-  version: number;
-  nextIno: number;
-  inodes: number;
-}
-
-/** The context of one command: the state's time and who sent it. */
-export interface OpContext {
-  /** The state's time (never below an earlier stamp). */
-  readonly stampMs: number;
-  /** stampMs as a time attribute. */
-  readonly now: Timespec;
-  /** 0 for requests outside an exactly-once session. */
-  readonly clientId: number;
-}
-
-/** Where a name leads: the directory holding its last component, and what is there now. */
-export interface Place {
-  readonly dir: Inode;
-  readonly name: string;
-  readonly dirent: Dirent | undefined;
-  /** The live node at the name (an expired file is not live). */
-  readonly node: Inode | undefined;
-}
-
-/** An existing node, and where its name is when it was named by a path. */
-export interface Found {
-  readonly node: Inode;
-  readonly place: Place | undefined;
-}
-
-const notFound: FsError = { type: 'not_found' };
-const exists: FsError = { type: 'exists' };
-const notDir: FsError = { type: 'not_dir' };
-const isDir: FsError = { type: 'is_dir' };
-const notEmpty: FsError = { type: 'not_empty' };
-const invalid: FsError = { type: 'invalid' };
-const tooLarge: FsError = { type: 'too_large' };
-const notPermitted: FsError = { type: 'not_permitted' };
-const nameTooLong: FsError = { type: 'name_too_long' };
-const tooManyLinks: FsError = { type: 'too_many_links' };
-const done: FsResult = { type: 'done' };
-const deleted: FsResult = { type: 'deleted' };
-
-/** True for an FsError (the values commands return instead of throwing). */
-export function isError(value: object): value is FsError {
-  return 'type' in value;
-}
-
-/** A node counts as present unless it is a file whose deadline is at or before `atMs`. */
-export function isLive(node: Inode, atMs: number): boolean {
-  return node.kind !== 'file' || node.expiresAtMs > atMs;
-}
-
-/** The stamp as a time attribute (whole ns; before any apply, 0). */
-export function timeOfStamp(stampMs: number): Timespec {
-  const ms = Math.min(Math.max(0, stampMs), Number.MAX_SAFE_INTEGER);
-  const sec = Math.floor(ms / 1000);
-  return { sec, nsec: Math.min(999_999_999, Math.round((ms - sec * 1000) * 1_000_000)) };
-}
+import {
+  courseFileMode, deleted, done, exists, implicitDirMode, invalid, isCount, isDir, isError, isLive, isMode, nameTooLong, notDir, notEmpty, notFound, notPermitted, setgidBit, tooLarge, tooManyLinks,
+  type Found, type OpContext, type Place, type TreeCounters, type TreeLimits,
+} from './tree_common.js';
+import type { FsCommand, FsError, FsNodeKind, FsOwner, FsResult, RenameMode } from './types.js';
 
 /** The namespace and content commands over the state's records. */
 export class TreeOps {
   readonly content: ContentOps;
+  readonly attrs: AttrOps;
+  private readonly holds: HoldOps;
 
   constructor(
     private readonly records: RecordTables,
@@ -120,6 +36,8 @@ export class TreeOps {
     private readonly limits: TreeLimits,
   ) {
     this.content = contentOps;
+    this.attrs = new AttrOps(records, contentOps, counters, limits, (name, atMs) => this.find(name, atMs));
+    this.holds = new HoldOps(records, limits, this);
   }
 
   /** Applies one command. */
@@ -154,17 +72,17 @@ export class TreeOps {
       case 'writeat':
         return this.writeAt(command.name, command.offset, command.content, op);
       case 'setattr':
-        return this.setattr(command, op);
+        return this.attrs.setattr(command, op);
       case 'fallocate':
         return this.fallocate(command.name, command.offset, command.length, command.punch, command.keepSize, op);
       case 'setxattr':
-        return this.setxattr(command.name, command.attr, command.value, command.mode, op);
+        return this.attrs.setxattr(command.name, command.attr, command.value, command.mode, op);
       case 'removexattr':
-        return this.removexattr(command.name, command.attr, op);
+        return this.attrs.removexattr(command.name, command.attr, op);
       case 'hold':
-        return this.hold(command.name, command.holder, command.delta, op);
+        return this.holds.hold(command.name, command.holder, command.delta, op);
       case 'reap':
-        return this.reap(command, op);
+        return this.holds.reap(command, op);
       default:
         return unreachable(command, 'command');
     }
@@ -243,7 +161,7 @@ export class TreeOps {
     const expiresAtMs = exptimeSeconds > 0 ? op.stampMs + exptimeSeconds * 1000 : Infinity;
     file = this.content.replace(this.current(file), content, op);
     file = { ...file, version: this.counters.version, mtime: op.now, ctime: op.now };
-    file = this.setExpiry(file, expiresAtMs);
+    file = this.attrs.setExpiry(file, expiresAtMs);
     this.records.putInode(file);
     return { type: 'ok', version: file.version, ino: file.ino };
   }
@@ -492,7 +410,7 @@ export class TreeOps {
   }
 
   /** Removes every name of an expired node (it is freed with the last one unless held open). */
-  private async removeAllNames(node: Inode, op: OpContext): Promise<void> {
+  async removeAllNames(node: Inode, op: OpContext): Promise<void> {
     for (const name of await this.records.backlinks(node.ino, this.limits.linkCountMax)) {
       const dir = this.records.inode(name.dir);
       const dirent = this.records.dirent(name.dir, name.name);
@@ -702,160 +620,6 @@ export class TreeOps {
     return node.kind === 'file' ? node : invalid;
   }
 
-  private setattr(change: Extract<FsCommand, { op: 'setattr' }>, op: OpContext): FsResult {
-    const found = this.find(change.name, op.stampMs);
-    if (isError(found)) return found;
-    let node = found.node;
-    const validIds = [change.uid, change.gid].every((id) => id === undefined || (isCount(id) && id <= ownerIdMax));
-    const validTimes = [change.atime, change.mtime].every((time) => time === undefined || time === 'now' || isTimespec(time));
-    if ((change.mode !== undefined && !isMode(change.mode)) || !validIds || !validTimes) return invalid;
-    if (change.size !== undefined && (!isCount(change.size) || node.kind !== 'file')) return node.kind === 'dir' ? isDir : invalid;
-    if (change.size !== undefined && change.size > this.limits.fileBytesMax) return tooLarge;
-    if (change.exptimeSeconds !== undefined && (node.kind !== 'file' || !Number.isSafeInteger(change.exptimeSeconds))) return invalid;
-    this.counters.version += 1;
-    if (change.size !== undefined && change.size !== node.size) node = { ...this.content.resize(node, change.size, op), mtime: op.now };
-    let mode = change.mode ?? node.mode;
-    const ownerChanges = (change.uid !== undefined && change.uid !== node.uid) || (change.gid !== undefined && change.gid !== node.gid);
-    if (ownerChanges && change.mode === undefined && node.kind !== 'dir') {
-      // Linux clears setuid on chown, and setgid when it means "execute as the group" (not mandatory locking).
-      mode &= ~setuidBit;
-      if ((mode & groupExecBit) !== 0) mode &= ~setgidBit;
-    }
-    node = {
-      ...node,
-      mode,
-      uid: change.uid ?? node.uid,
-      gid: change.gid ?? node.gid,
-      atime: change.atime === 'now' ? op.now : (change.atime ?? node.atime),
-      mtime: change.mtime === 'now' ? op.now : (change.mtime ?? node.mtime),
-      ctime: op.now,
-      version: this.counters.version,
-    };
-    if (change.exptimeSeconds !== undefined) {
-      // A nameless (open, unlinked) file cannot expire: there is no name left to remove.
-      const expiresAtMs = change.exptimeSeconds > 0 && node.nlink > 0 ? op.stampMs + change.exptimeSeconds * 1000 : Infinity;
-      node = this.setExpiry(node, expiresAtMs);
-    }
-    this.records.putInode(node);
-    return { type: 'ok', version: node.version, ino: node.ino };
-  }
-
-  /** Gives `file` the expiry `expiresAtMs` (Infinity: none), keeping the expiry index in step. */
-  private setExpiry(file: Inode, expiresAtMs: number): Inode {
-    if (file.expiresAtMs === expiresAtMs) return file;
-    if (file.expiresAtMs !== Infinity) this.records.putExpiry(file.expiresAtMs, file.ino, false);
-    if (expiresAtMs !== Infinity) this.records.putExpiry(expiresAtMs, file.ino, true);
-    return { ...file, expiresAtMs };
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Extended attributes
-
-  private setxattr(name: string, attr: string, value: Uint8Array, mode: 'any' | 'create' | 'replace', op: OpContext): FsResult {
-    const found = this.find(name, op.stampMs);
-    if (isError(found)) return found;
-    const check = this.checkXattrName(attr);
-    if (check !== null) return check;
-    if (value.length > this.limits.xattrValueBytesMax) return tooLarge;
-    const node = found.node;
-    const previous = this.records.xattr(node.ino, attr);
-    if (mode === 'create' && previous !== undefined) return exists;
-    if (mode === 'replace' && previous === undefined) return { type: 'no_data' };
-    const nameBytes = utf8Length(attr);
-    const xattrBytes = node.xattrBytes - (previous === undefined ? 0 : nameBytes + previous.length) + nameBytes + value.length;
-    if (xattrBytes > this.limits.xattrBytesPerNodeMax) return { type: 'no_space' };
-    this.counters.version += 1;
-    this.records.putXattr(node.ino, attr, value.slice());
-    const updated: Inode = { ...node, xattrBytes, ctime: op.now, version: this.counters.version };
-    this.records.putInode(updated);
-    return { type: 'ok', version: updated.version, ino: updated.ino };
-  }
-
-  private removexattr(name: string, attr: string, op: OpContext): FsResult {
-    const found = this.find(name, op.stampMs);
-    if (isError(found)) return found;
-    const check = this.checkXattrName(attr);
-    if (check !== null) return check;
-    const node = found.node;
-    const previous = this.records.xattr(node.ino, attr);
-    if (previous === undefined) return { type: 'no_data' };
-    this.counters.version += 1;
-    this.records.putXattr(node.ino, attr, null);
-    const updated: Inode = { ...node, xattrBytes: node.xattrBytes - utf8Length(attr) - previous.length, ctime: op.now, version: this.counters.version };
-    this.records.putInode(updated);
-    return { type: 'ok', version: updated.version, ino: updated.ino };
-  }
-
-  /** null for a name in a namespace this file system keeps, else why not. */
-  checkXattrName(attr: string): FsError | null {
-    const bytes = utf8Length(attr);
-    if (bytes === 0 || bytes > this.limits.xattrNameBytesMax) return { type: 'range' };
-    const dot = attr.indexOf('.');
-    const namespace = dot <= 0 ? '' : attr.slice(0, dot);
-    if (dot === attr.length - 1 || !xattrNamespaces.has(namespace)) return { type: 'not_supported' };
-    return null;
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Holds and housekeeping
-
-  /** `holder` opens (+1) or closes (-1) the node `name`, or renews its lease (0) (README "Open files"). */
-  private async hold(name: string, holder: number, delta: 1 | -1 | 0, op: OpContext): Promise<FsResult> {
-    if (!isCount(holder) || holder === 0) return invalid;
-    const lease = this.records.lease(holder);
-    if (delta === 0) {
-      if (lease !== undefined) this.records.putLease(holder, { ...lease, seenAtMs: op.stampMs });
-      return done;
-    }
-    const lookup = this.find(name, op.stampMs);
-    if (isError(lookup)) return lookup;
-    const node = lookup.node;
-    const count = this.records.holdCount(node.ino, holder);
-    const next = Math.max(0, count + delta);
-    const heldBefore = lease?.holds ?? 0;
-    const change = next > 0 && count === 0 ? 1 : next === 0 && count > 0 ? -1 : 0;
-    if (change > 0 && heldBefore >= this.limits.holdsPerHolderMax) return { type: 'no_space' };
-    if (next !== count) this.records.setHold(node.ino, holder, next);
-    const holds = heldBefore + change;
-    this.records.putLease(holder, holds > 0 ? { seenAtMs: op.stampMs, holds } : null);
-    if (change === 0) return done;
-    const updated: Inode = { ...node, holds: node.holds + change };
-    if (updated.holds === 0 && updated.nlink === 0) await this.purge(updated);
-    else this.records.putInode(updated);
-    return done;
-  }
-
-  /** Drops every hold of `holder` (its lease lapsed), freeing what only it held. */
-  private async releaseHolds(holder: number): Promise<void> {
-    for (const ino of await this.records.heldBy(holder, Number.MAX_SAFE_INTEGER)) {
-      const node = this.records.inode(ino);
-      this.records.setHold(ino, holder, 0);
-      if (node === undefined) continue;
-      const updated: Inode = { ...node, holds: Math.max(0, node.holds - 1) };
-      if (updated.holds === 0 && updated.nlink === 0) await this.purge(updated);
-      else this.records.putInode(updated);
-    }
-    this.records.putLease(holder, null);
-  }
-
-  /** The leader's housekeeping: expired files, nameless nodes nobody holds, lapsed sessions' holds. */
-  private async reap(command: Extract<FsCommand, { op: 'reap' }>, op: OpContext): Promise<FsResult> {
-    for (const target of command.expired) {
-      const node = this.records.inode(target.ino);
-      if (node === undefined || node.expiresAtMs !== target.expiresAtMs || node.expiresAtMs > op.stampMs) continue;
-      await this.removeAllNames(node, op);
-    }
-    for (const ino of command.orphans) {
-      const node = this.records.inode(ino);
-      if (node !== undefined && node.nlink === 0 && node.holds === 0) await this.purge(node);
-    }
-    for (const holder of command.holders) {
-      const lease = this.records.lease(holder);
-      if (lease !== undefined && lease.seenAtMs + this.limits.holdLeaseMs <= op.stampMs) await this.releaseHolds(holder);
-    }
-    return done;
-  }
-
   // -------------------------------------------------------------------------------------------
 
   /** Whether `dir` can take an entry called `name` (replacing one there always can). */
@@ -871,18 +635,3 @@ const utf8Decoder = new TextDecoder();
 
 /** Expired files the rmdir of a directory holding only such files removes itself, at most. */
 const expiredScanMax = 1024;
-
-/** The extended attribute namespaces kept (the kernel refuses system.posix_acl_* itself unless asked). */
-const xattrNamespaces = new Set(['user', 'trusted', 'security', 'system']);
-
-function isCount(value: number): boolean {
-  return Number.isSafeInteger(value) && value >= 0;
-}
-
-function isMode(mode: number): boolean {
-  return Number.isInteger(mode) && mode >= 0 && mode <= modeMax;
-}
-
-function isTimespec(time: Timespec): boolean {
-  return Number.isSafeInteger(time.sec) && Number.isInteger(time.nsec) && time.nsec >= 0 && time.nsec <= 999_999_999;
-}
