@@ -253,8 +253,7 @@ export class ClusterFs implements FuseFileSystem {
     const handle = this.handle(fh);
     const deadline = this.deadline();
     const file = handle.file!;
-    return file.serialize(deadline, async () => {
-      await file.flushNow(deadline);
+    const fetch = async (): Promise<Uint8Array> => {
       const parts: Uint8Array[] = [];
       let got = 0;
       while (got < size) {
@@ -265,7 +264,8 @@ export class ClusterFs implements FuseFileSystem {
         if (content.length < count) break;
       }
       return parts.length === 1 ? parts[0]! : concat(parts, got);
-    });
+    };
+    return file.read(deadline, fetch);
   }
 
   write(_ctx: FuseContext, _ino: number, fh: number, offset: number, data: Uint8Array, _flags?: number): Promise<number> {
