@@ -27,7 +27,7 @@ FSRAFT_PORTS_LAST=18215
 OUT=/tmp/fsraft-fuse-peers.$$.txt
 # The malloc settings fsraft-node's #! line sets (see src/cli/node_environment.ts); the setup script
 # starts nodes as `node bin/fsraft-node.js`, which skips that line.
-: "${GLIBC_TUNABLES:=glibc.malloc.hugetlb=1:glibc.malloc.trim_threshold=67108864:glibc.malloc.top_pad=16777216:glibc.malloc.arena_max=1}"
+: "${GLIBC_TUNABLES:=glibc.malloc.hugetlb=1:glibc.malloc.trim_threshold=67108864:glibc.malloc.top_pad=16777216:glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432}"
 export GLIBC_TUNABLES
 
 say() { printf 'bench_fuse_peers: %s\n' "$*" >&2; }

@@ -16,10 +16,11 @@ import { RaftNode } from '../server/raft_node.js';
 import { initialStateFor } from '../server/startup.js';
 import { DiskSpaceMonitor } from '../storage/disk_space.js';
 import { LevelRaftStorage } from '../storage/level_storage.js';
-import { nativeAvailable, fallocate, seekData, seekHole, syncfs } from '../native/fsraft_native.js';
+import { nativeAvailable, nativeCrc32c, fallocate, seekData, seekHole, syncfs } from '../native/fsraft_native.js';
 import type { SparseFileOps } from '../storage/file_content_store.js';
 import { StateDirectory } from '../storage/state_directory.js';
 import { NanomsgTransport } from '../transport/nanomsg_transport.js';
+import { accelerateCrc32c } from '../util/crc32.js';
 import { limits } from '../util/limits.js';
 import { SeededRandom } from '../util/prng.js';
 import { ConfigError, loadClusterConfig, type ClusterConfig } from './config.js';
@@ -50,6 +51,8 @@ async function runNode(config: ClusterConfig, id: NodeId): Promise<void> {
     process.stdout.write(`${line}\n`);
   };
   mkdirSync(self.stateDir, { recursive: true });
+  // Every log entry and state stream record is checksummed; large ones with the CPU's instruction.
+  accelerateCrc32c(nativeCrc32c());
   const storage = await LevelRaftStorage.open(self.logDir);
   const stored = await storage.load();
   const host = await StateDirectory.open(self.stateDir, sparseFileOps());

@@ -10,6 +10,10 @@
  * Snapshot record (format version 1): the latest snapshot and where the stored log starts:
  *   u32 crc32c of every following byte | u8 version (= 1) | u8 kind (= 3, snapshot) |
  *   u64 snapshot index | u64 snapshot term | u64 snapshot file bytes | u64 base index | u64 base term
+ * Segment entry reference (format version 1): an entry record kept in a segment file instead
+ * (level_storage.ts, large entries):
+ *   u32 crc32c of every following byte | u8 version (= 1) | u8 kind (= 4, segment entry) |
+ *   u64 index | u32 segment number | u64 offset in the segment | u32 length of the entry record
  *
  * Why a checksum on top of LevelDB's own: LevelDB verifies its blocks only when asked
  * (`verify_checksums` is off for ordinary reads), and a record written by a buggy or older
@@ -35,6 +39,8 @@ export const storageRecordFormatVersion = 1;
 const kindEntry = 1;
 const kindHardState = 2;
 const kindSnapshot = 3;
+const kindSegmentEntry = 4;
+const segmentEntryRefBytes = 30;
 const snapshotRecordBytes = 46;
 const checksumBytes = 4;
 const entryHeaderBytes = 23;
@@ -48,16 +54,12 @@ export function encodeLogEntry(entry: LogEntry): Uint8Array {
   assert(isU64(entry.index) && entry.index > 0, `log entry index ${entry.index} must be a positive u64`);
   assert(isU64(entry.term), `log entry ${entry.index}: term ${entry.term} must be u64`);
   assert(entry.type === EntryType.Command || entry.type === EntryType.Noop, `log entry ${entry.index}: unknown type`);
-  const bytes = new Uint8Array(entryHeaderBytes + entry.data.length);
-  const view = dataViewOf(bytes);
-  view.setUint8(4, storageRecordFormatVersion);
-  view.setUint8(5, kindEntry);
-  view.setUint8(6, entry.type);
-  writeU64(view, 7, entry.index);
-  writeU64(view, 15, entry.term);
-  bytes.set(entry.data, entryHeaderBytes);
-  view.setUint32(0, crc32c(bytes.subarray(checksumBytes)));
-  return bytes;
+  return sealedRecord(entryHeaderBytes + entry.data.length, kindEntry, (view, bytes) => {
+    view.setUint8(6, entry.type);
+    writeU64(view, 7, entry.index);
+    writeU64(view, 15, entry.term);
+    bytes.set(entry.data, entryHeaderBytes);
+  });
 }
 
 /**
@@ -77,18 +79,50 @@ export function decodeLogEntry(bytes: Uint8Array, expectedIndex: LogIndex): Deco
   return { ok: true, value: { index: asLogIndex(index), term: asTerm(term), type: type as EntryType, data: bytes.subarray(entryHeaderBytes) } };
 }
 
+/** Where a log entry record stored outside LevelDB lies: a segment file's number, an offset and a length. */
+export interface SegmentEntryRef {
+  readonly index: LogIndex;
+  readonly segment: number;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** True if a stored entry value is a reference to a segment file rather than the entry itself. */
+export function isSegmentEntryRef(bytes: Uint8Array): boolean {
+  return bytes.length === segmentEntryRefBytes && bytes[5] === kindSegmentEntry;
+}
+
+/** Encodes a reference to an entry record in a segment file. Asserts that its fields are in range. */
+export function encodeSegmentEntryRef(ref: SegmentEntryRef): Uint8Array {
+  assert(isU64(ref.index) && ref.index > 0 && isU32(ref.segment) && isU64(ref.offset) && isU32(ref.length), 'segment entry reference fields out of range');
+  return sealedRecord(segmentEntryRefBytes, kindSegmentEntry, (view) => {
+    writeU64(view, 6, ref.index);
+    view.setUint32(14, ref.segment);
+    writeU64(view, 18, ref.offset);
+    view.setUint32(26, ref.length);
+  });
+}
+
+/** Decodes a segment entry reference and checks that it names `expectedIndex`. Never throws. */
+export function decodeSegmentEntryRef(bytes: Uint8Array, expectedIndex: LogIndex): DecodeRecordResult<SegmentEntryRef> {
+  const header = recordHeaderProblem(bytes, segmentEntryRefBytes, kindSegmentEntry, 'segment entry reference');
+  if (header !== null) return { ok: false, error: header };
+  const view = dataViewOf(bytes);
+  const index = readU64(view, 6);
+  const offset = readU64(view, 18);
+  if (index !== expectedIndex) return { ok: false, error: `wrong index: reference names ${index}, expected ${expectedIndex}` };
+  if (offset < 0) return { ok: false, error: 'segment offset exceeds 2^53-1' };
+  return { ok: true, value: { index: asLogIndex(index), segment: view.getUint32(14), offset, length: view.getUint32(26) } };
+}
+
 /** Encodes the hard state as a checksummed record. Asserts that its fields are in range. */
 export function encodeHardState(hardState: HardState): Uint8Array {
   assert(isU64(hardState.currentTerm), `hard state currentTerm ${hardState.currentTerm} must be u64`);
   assert(isU32(hardState.votedFor), `hard state votedFor ${hardState.votedFor} must be a node id or 0`);
-  const bytes = new Uint8Array(hardStateBytes);
-  const view = dataViewOf(bytes);
-  view.setUint8(4, storageRecordFormatVersion);
-  view.setUint8(5, kindHardState);
-  writeU64(view, 6, hardState.currentTerm);
-  view.setUint32(14, hardState.votedFor);
-  view.setUint32(0, crc32c(bytes.subarray(checksumBytes)));
-  return bytes;
+  return sealedRecord(hardStateBytes, kindHardState, (view) => {
+    writeU64(view, 6, hardState.currentTerm);
+    view.setUint32(14, hardState.votedFor);
+  });
 }
 
 /** Decodes a stored hard state record. Never throws. */
@@ -116,17 +150,13 @@ export function encodeSnapshotRecord(record: SnapshotRecord): Uint8Array {
   const { snapshot, base } = record;
   assert([snapshot.index, snapshot.term, snapshot.bytes, base.index, base.term].every(isU64), 'snapshot record fields must be u64');
   assert(base.index <= snapshot.index, `log base ${base.index} beyond snapshot ${snapshot.index}`);
-  const bytes = new Uint8Array(snapshotRecordBytes);
-  const view = dataViewOf(bytes);
-  view.setUint8(4, storageRecordFormatVersion);
-  view.setUint8(5, kindSnapshot);
-  writeU64(view, 6, snapshot.index);
-  writeU64(view, 14, snapshot.term);
-  writeU64(view, 22, snapshot.bytes);
-  writeU64(view, 30, base.index);
-  writeU64(view, 38, base.term);
-  view.setUint32(0, crc32c(bytes.subarray(checksumBytes)));
-  return bytes;
+  return sealedRecord(snapshotRecordBytes, kindSnapshot, (view) => {
+    writeU64(view, 6, snapshot.index);
+    writeU64(view, 14, snapshot.term);
+    writeU64(view, 22, snapshot.bytes);
+    writeU64(view, 30, base.index);
+    writeU64(view, 38, base.term);
+  });
 }
 
 /** Decodes a stored snapshot record. Never throws. */
@@ -140,6 +170,17 @@ export function decodeSnapshotRecord(bytes: Uint8Array): DecodeRecordResult<Snap
   const [index, term, fileBytes, baseIndex, baseTerm] = fields as [number, number, number, number, number];
   if (baseIndex > index) return { ok: false, error: `log base ${baseIndex} beyond snapshot index ${index}` };
   return { ok: true, value: { snapshot: { index: asLogIndex(index), term: asTerm(term), bytes: fileBytes }, base: { index: asLogIndex(baseIndex), term: asTerm(baseTerm) } } };
+}
+
+/** A record of `length` bytes of `kind`: `fill` writes the fields after the kind byte, then the checksum is set. */
+function sealedRecord(length: number, kind: number, fill: (view: DataView, bytes: Uint8Array) => void): Uint8Array {
+  const bytes = new Uint8Array(length);
+  const view = dataViewOf(bytes);
+  view.setUint8(4, storageRecordFormatVersion);
+  view.setUint8(5, kind);
+  fill(view, bytes);
+  view.setUint32(0, crc32c(bytes.subarray(checksumBytes)));
+  return bytes;
 }
 
 /** Checks length, checksum, version and kind, in that order, so the first failure is reported. */

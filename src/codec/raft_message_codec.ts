@@ -69,14 +69,17 @@ export type DecodeRaftMessageResult =
   | { readonly ok: false; readonly error: string };
 
 /**
- * Encodes `message` into a new buffer of exactly its encoded size. The message must be
+ * Encodes `message` into a new buffer of exactly its encoded size, or into the start of `scratch`
+ * when it is large enough (the result is then a view of `scratch`, valid until its next use). The message must be
  * well-formed (ids in 1..2^32-1, integers in range, AppendEntries entries contiguous from
  * prevLogIndex + 1, at most limits.messageBytesMax in total); anything else is a bug in the core
  * and fails an assertion here rather than reaching a peer that would reject it forever.
  */
-export function encodeRaftMessage(message: RaftMessage): Uint8Array {
+export function encodeRaftMessage(message: RaftMessage, scratch?: Uint8Array): Uint8Array {
   assertHeader(message);
-  const bytes = new Uint8Array(encodedSize(message));
+  const size = encodedSize(message);
+  // Every byte of the message is written below, so a reused buffer needs no clearing.
+  const bytes = scratch !== undefined && scratch.length >= size ? scratch.subarray(0, size) : new Uint8Array(size);
   const view = dataViewOf(bytes);
   view.setUint8(0, raftMessageFormatVersion);
   view.setUint32(2, message.from);

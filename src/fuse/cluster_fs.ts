@@ -260,8 +260,7 @@ export class ClusterFs implements FuseFileSystem {
     // A read sees every write that returned, through any descriptor (as locally): the node's
     // other descriptors' buffered writes land first, then, in order with its own, this one's.
     await this.flushOthers(ino, file, deadline);
-    return file.serialize(deadline, async () => {
-      await file.flushNow(deadline);
+    const fetch = async (): Promise<Uint8Array> => {
       const parts: Uint8Array[] = [];
       let got = 0;
       while (got < size) {
@@ -272,7 +271,8 @@ export class ClusterFs implements FuseFileSystem {
         if (content.length < count) break;
       }
       return parts.length === 1 ? parts[0]! : concat(parts, got);
-    });
+    };
+    return file.read(deadline, fetch);
   }
 
   async write(_ctx: FuseContext, ino: number, fh: number, offset: number, data: Uint8Array, _flags?: number): Promise<number> {

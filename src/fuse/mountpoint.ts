@@ -4,7 +4,7 @@
  * FUSE, and so tests can call the same checks.
  */
 import { execFile } from 'node:child_process';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -32,12 +32,15 @@ export async function mountpointProblem(directory: string): Promise<string | nul
 
 /** True if `directory` (absolute) is the mount point of some mount (per /proc/self/mountinfo). */
 export async function isMountPoint(directory: string): Promise<boolean> {
+  return (await mountInfoLine(directory)) !== undefined;
+}
+
+/** The fields of the last /proc/self/mountinfo line whose mount point is `directory`, if any. */
+async function mountInfoLine(directory: string): Promise<string[] | undefined> {
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
   const wanted = path.resolve(directory);
-  return mountinfo.split('\n').some((line) => {
-    const field = line.split(' ')[4];
-    return field !== undefined && unescapeMountField(field) === wanted;
-  });
+  const lines = mountinfo.split('\n').map((line) => line.split(' '));
+  return lines.reverse().find((fields) => fields[4] !== undefined && unescapeMountField(fields[4]) === wanted);
 }
 
 /** mountinfo writes space, tab, newline and backslash as octal escapes (\040 ...). */
@@ -72,4 +75,27 @@ export function lazyUnmount(directory: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile('/usr/bin/umount', ['-l', directory], (error) => (error ? reject(error) : resolve()));
   });
+}
+
+/**
+ * The sysfs file holding the read-ahead (KiB) of the mount at `directory`, named by the device
+ * number /proc/self/mountinfo gives it (a stat would ask the file system, which may not answer).
+ */
+export async function readAheadFile(directory: string): Promise<string> {
+  const device = (await mountInfoLine(directory))?.[2];
+  if (device === undefined || !/^\d+:\d+$/.test(device)) throw new Error(`${directory} is not a mount point`);
+  return `/sys/class/bdi/${device}/read_ahead_kb`;
+}
+
+/**
+ * Sets the read-ahead of the mount at `directory` (its backing device's read_ahead_kb in sysfs,
+ * which only root may write). Resolves to null when done, else one line saying why not.
+ */
+export async function setReadAhead(directory: string, kib: number): Promise<string | null> {
+  try {
+    await writeFile(await readAheadFile(directory), `${kib}\n`);
+    return null;
+  } catch (error) {
+    return `could not set the read-ahead of ${directory} to ${kib} KiB: ${(error as Error).message}`;
+  }
 }

@@ -63,6 +63,8 @@ export class OpenFile {
   private orphanedError: Error | undefined;
   /** Serializes this file's data operations so writes apply in the order the kernel sent them. */
   private chain: Promise<unknown> = Promise.resolve();
+  /** Operations in `chain` not yet settled. */
+  private queued = 0;
 
   constructor(
     private readonly backend: { writeAt(name: string, offset: number, content: Uint8Array, options?: CallOptions): Promise<{ version: number }> },
@@ -98,6 +100,28 @@ export class OpenFile {
     const result = waitWithin(deadline, previous, `earlier operations on ${this.path} to finish`).then(operation);
     // The next operation waits for this one and, if this one gave up early, for those before it.
     this.chain = Promise.allSettled([previous, result]);
+    this.queued++;
+    const done = (): void => {
+      this.queued--;
+    };
+    result.then(done, done);
+    return result;
+  }
+
+  /**
+   * Runs `fetch`, a read of this file: at once, beside other reads (the kernel's readahead sends
+   * several), when no other operation is queued and no write is unflushed; otherwise after the
+   * queued operations and a flush, like any other. Operations queued later wait for it either way.
+   */
+  read<T>(deadline: Deadline, fetch: () => Promise<T>): Promise<T> {
+    if (this.queued > 0 || this.dirty) {
+      return this.serialize(deadline, async () => {
+        await this.flushNow(deadline);
+        return fetch();
+      });
+    }
+    const result = fetch();
+    this.chain = Promise.allSettled([this.chain, result]);
     return result;
   }
 

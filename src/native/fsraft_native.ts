@@ -48,6 +48,8 @@ export interface FsraftNativeAddon {
   seekHole(fd: number, offset: number): number;
   fallocate(fd: number, mode: number, offset: number, length: number): void;
   syncfs(fd: number): void;
+  /** Present only where the CPU has the crc32 instruction (x86-64 with SSE4.2). */
+  crc32c?: (bytes: Uint8Array, crc: number) => number;
 }
 
 /** An Error with an errno name as `code`, as the addon throws them. */
@@ -143,4 +145,13 @@ export function syncfs(fd: number): void {
   const result = load();
   if (result.ok) result.addon.syncfs(fd);
   else fsyncSync(fd);
+}
+
+/**
+ * CRC-32C with the CPU's crc32 instruction, or undefined where the addon or the instruction is
+ * missing (see accelerateCrc32c in util/crc32.ts).
+ */
+export function nativeCrc32c(): ((bytes: Uint8Array, crc: number) => number) | undefined {
+  const result = load();
+  return result.ok ? result.addon.crc32c : undefined;
 }

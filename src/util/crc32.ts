@@ -8,6 +8,11 @@
  * checksums every entry it writes and reads: a 64 KiB batch costs ~80 us instead of ~175 us next
  * to a ~0.6 ms fdatasync.
  *
+ * A faster implementation (the CPU's crc32 instruction, from fsraft's native addon) can be
+ * installed with `accelerateCrc32c`; it is used for inputs of `acceleratedBytesMin` or more, where
+ * it pays for the call into the addon. A node installs it at startup: at 1.4 ms per MiB here, the
+ * portable version was about a tenth of each node's CPU when writing large files.
+ *
  * Pure: no Node APIs.
  */
 
@@ -33,11 +38,30 @@ function buildTables(): Uint32Array {
   return t;
 }
 
+/** An implementation with the same results as the portable one: (bytes, crc) => crc32c(bytes, crc). */
+export type Crc32cImplementation = (bytes: Uint8Array, crc: number) => number;
+
+/** Inputs below this many bytes always use the portable version. */
+export const acceleratedBytesMin = 512;
+
+let accelerated: Crc32cImplementation | undefined;
+
+/** Uses `implementation` for large inputs from now on (undefined: the portable version only). */
+export function accelerateCrc32c(implementation: Crc32cImplementation | undefined): void {
+  accelerated = implementation;
+}
+
 /**
  * The CRC-32C of `bytes`. Pass the previous result as `crc` to checksum data in pieces:
  * `crc32c(b, crc32c(a))` equals `crc32c(a ++ b)`. Returns an unsigned 32-bit integer.
  */
 export function crc32c(bytes: Uint8Array, crc = 0): number {
+  if (accelerated !== undefined && bytes.length >= acceleratedBytesMin) return accelerated(bytes, crc);
+  return portableCrc32c(bytes, crc);
+}
+
+/** crc32c without the accelerated implementation, for comparing the two. */
+export function portableCrc32c(bytes: Uint8Array, crc = 0): number {
   const t = tables;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let c = ~crc >>> 0;

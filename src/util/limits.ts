@@ -112,6 +112,14 @@ export const limits = {
   fuseRequestsInFlightMax: 1024,
   /** fs.read calls a 'pool' FUSE channel keeps waiting on /dev/fuse at once (each holds a libuv pool thread). */
   fusePoolReadsInFlight: 4,
+  /**
+   * Read-ahead of a mount, KiB. The kernel starts a FUSE mount at 128 KiB, so a sequential read was
+   * 128 KiB requests with one or two in flight, each a linearizable round trip through the leader;
+   * at 4 MiB the kernel sends 1 MiB requests, several at once.
+   */
+  fuseReadAheadKibDefault: 4096,
+  /** Largest read_ahead_kb a mount takes. */
+  fuseReadAheadKibMax: 65536,
   /** Asynchronous requests (readahead, writeback) the kernel keeps in flight to the session at once. */
   fuseMaxBackgroundRequests: 64,
   /** Background requests past which the kernel reports the mount as congested (3/4 of the above). */

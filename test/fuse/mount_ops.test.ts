@@ -13,6 +13,7 @@ import { loadFuse } from '../../src/fuse/fuse_loader.js';
 import { fileCluster, startTest, stopTest } from '../helpers/cluster_test.js';
 import { MountProcess, runTool, sh, tempMountpoint } from '../../src/launch/mount_process.js';
 import { fuseAvailable } from '../helpers/fuse_available.js';
+import { readAheadFile } from '../../src/fuse/mountpoint.js';
 
 const cluster = await fileCluster();
 startTest(cluster);
@@ -206,6 +207,10 @@ test('fuse mount: cp of a 100 MiB file works, reads back equal, and the mount\'s
     await sampler;
     t.equal(copied.code, 0, `cp succeeded in ${(copyMs / 1000).toFixed(1)} s (${((100 * 1000) / copyMs).toFixed(1)} MiB/s)${copied.stderr}`);
     t.equal((await stat(path.join(first.dir, 'big.bin'))).size, 100 * 1024 * 1024, 'the size is right');
+    if (process.getuid?.() === 0) {
+      // Read back below with 1 MiB requests, several in flight (the kernel's 128 KiB otherwise).
+      t.equal((await readFile(await readAheadFile(first.dir), 'utf8')).trim(), '4096', 'a root mount reads ahead 4 MiB (its read_ahead_kb)');
+    }
     const compared = await runTool('/usr/bin/cmp', [local, path.join(first.dir, 'big.bin')], { timeoutMs: 240_000 });
     t.equal(compared.code, 0, 'cmp finds the copy equal to the original');
     t.comment(`mount RSS ${Math.round(rssBefore / 1024)} MiB before, at most ${Math.round(rssMax / 1024)} MiB during the copy`);

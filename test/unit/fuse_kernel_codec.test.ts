@@ -9,7 +9,7 @@ import { ArgReader, decodeSetattr, FuseDecodeError, packDirents } from '../../sr
 import { MountOptionError, fusermountOptionString, parseMountOptions } from '../../src/fuse/kernel/mount_options.js';
 
 test('mount options: -o strings parse into options; later ones win', (t) => {
-  const options = parseMountOptions(['allow_other,default_permissions,ro,fsname=cluster1,subtype=fsraft', 'rw,max_read=131072,noatime,nodev,nosuid,writeback_cache,auto_unmount,entry_timeout=2.5,attr_timeout=0']);
+  const options = parseMountOptions(['allow_other,default_permissions,ro,fsname=cluster1,subtype=fsraft', 'rw,max_read=131072,noatime,nodev,nosuid,writeback_cache,auto_unmount,entry_timeout=2.5,attr_timeout=0,read_ahead_kb=0']);
   t.equal(options.allowOther, true, 'allow_other');
   t.equal(options.defaultPermissions, true, 'default_permissions');
   t.equal(options.readOnly, false, 'rw after ro');
@@ -20,6 +20,9 @@ test('mount options: -o strings parse into options; later ones win', (t) => {
   t.equal(options.autoUnmount, true, 'auto_unmount');
   t.equal(options.entryTimeoutMs, 2500, 'entry_timeout in seconds');
   t.equal(options.attrTimeoutMs, 0, 'attr_timeout 0');
+  t.equal(options.readAheadKib, 0, 'read_ahead_kb 0: the kernel\'s');
+  t.equal(parseMountOptions('read_ahead_kb=8192').readAheadKib, 8192, 'read_ahead_kb');
+  t.equal(parseMountOptions('').readAheadKib, 4096, 'read-ahead 4 MiB by default');
   t.end();
 });
 
@@ -34,6 +37,8 @@ test('mount options: unknown or malformed options are errors that name them', (t
     ['fsname=a b', 'fsname'],
     ['fsname=a\\,b', 'fsname'],
     ['suid', 'suid'],
+    ['read_ahead_kb=-1', 'read_ahead_kb=-1'],
+    ['read_ahead_kb=70000', 'read_ahead_kb=70000'],
   ] as const) {
     try {
       parseMountOptions(text);

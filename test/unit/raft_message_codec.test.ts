@@ -88,6 +88,19 @@ test('raft message codec: every message type round-trips', (t) => {
   t.end();
 });
 
+test('raft message codec: encoding into a used scratch buffer writes every byte, and a small one is not used', (t) => {
+  const scratch = new Uint8Array(Math.max(...samples.map((message) => encodeRaftMessage(message).length)) + 7);
+  for (const message of samples) {
+    scratch.fill(0xa5);
+    const into = encodeRaftMessage(message, scratch);
+    t.equal(into.buffer, scratch.buffer, `${message.type}: encoded into the scratch buffer`);
+    t.deepEqual(Array.from(into), Array.from(encodeRaftMessage(message)), `${message.type}: same bytes as a fresh buffer`);
+    const small = new Uint8Array(into.length - 1);
+    t.notEqual(encodeRaftMessage(message, small).buffer, small.buffer, `${message.type}: a scratch buffer too small is left alone`);
+  }
+  t.end();
+});
+
 test('raft message codec: decoded entry data alias the input buffer', (t) => {
   const bytes = encodeRaftMessage(appendEntriesHot);
   const decoded = decodeRaftMessage(bytes);

@@ -29,6 +29,8 @@ export interface FuseMountOptions {
   readonly entryTimeoutMs: number;
   /** How long the kernel may cache attributes; the file system's default for its replies. */
   readonly attrTimeoutMs: number;
+  /** The mount's read-ahead in KiB (its bdi's read_ahead_kb), set after mounting; 0 keeps the kernel's. */
+  readonly readAheadKib: number;
 }
 
 /** A bad -o option; the message names it. */
@@ -52,6 +54,7 @@ export const defaultMountOptions: FuseMountOptions = {
   autoUnmount: false,
   entryTimeoutMs: 1000,
   attrTimeoutMs: 1000,
+  readAheadKib: limits.fuseReadAheadKibDefault,
 };
 
 /** Splits "a,b\,c" at unescaped commas; a backslash escapes the next character (libfuse's rule). */
@@ -129,6 +132,15 @@ export function parseMountOptions(texts: string | readonly string[], base: FuseM
             throw new MountOptionError(`mount option max_read=${text}: want bytes from 4096 to ${limits.fuseMaxWriteBytes}`);
           }
           options.maxReadBytes = bytes;
+          break;
+        }
+        case 'read_ahead_kb': {
+          const text = valued();
+          const kib = Number(text);
+          if (!/^\d+$/.test(text) || kib > limits.fuseReadAheadKibMax) {
+            throw new MountOptionError(`mount option read_ahead_kb=${text}: want KiB from 0 (the kernel's) to ${limits.fuseReadAheadKibMax}`);
+          }
+          options.readAheadKib = kib;
           break;
         }
         case 'entry_timeout': options.entryTimeoutMs = seconds(name, valued()); break;
