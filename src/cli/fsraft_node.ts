@@ -18,7 +18,7 @@ import { DiskSpaceMonitor } from '../storage/disk_space.js';
 import { LevelRaftStorage } from '../storage/level_storage.js';
 import { nativeAvailable, fallocate, seekData, seekHole, syncfs } from '../native/fsraft_native.js';
 import type { SparseFileOps } from '../storage/file_content_store.js';
-import { StateDirectory } from '../storage/state_directory.js';
+import { StateDirectory, type SwitchStep } from '../storage/state_directory.js';
 import { NanomsgTransport } from '../transport/nanomsg_transport.js';
 import { limits } from '../util/limits.js';
 import { SeededRandom } from '../util/prng.js';
@@ -40,6 +40,20 @@ async function main(): Promise<void> {
   await runNode(config, Number(argv.id));
 }
 
+/**
+ * For crash tests (the scale check): FSRAFT_TEST_KILL_AT=switch:pointer-synced or
+ * switch:pointer-renamed makes the node kill itself with SIGKILL at that step of switching to a
+ * state received from the leader, as a power cut there would. Unset in normal operation.
+ */
+function crashTestHook(killAt: string | undefined, id: number, log: (line: string) => void): ((step: SwitchStep) => void) | undefined {
+  if (killAt === undefined || killAt === '') return undefined;
+  return (step) => {
+    if (`switch:${step}` !== killAt) return;
+    log(`[n${id}] FSRAFT_TEST_KILL_AT=${killAt}: SIGKILL at this step of the switch`);
+    process.kill(process.pid, 'SIGKILL');
+  };
+}
+
 async function runNode(config: ClusterConfig, id: number): Promise<void> {
   const self = config.nodes.find((node) => node.id === id);
   if (self === undefined) {
@@ -51,7 +65,7 @@ async function runNode(config: ClusterConfig, id: number): Promise<void> {
   mkdirSync(self.stateDir, { recursive: true });
   const storage = await LevelRaftStorage.open(self.logDir);
   const stored = await storage.load();
-  const host = await StateDirectory.open(self.stateDir, sparseFileOps());
+  const host = await StateDirectory.open(self.stateDir, sparseFileOps(), crashTestHook(process.env['FSRAFT_TEST_KILL_AT'], id, log));
   const stateOptions: FsStateMachineOptions = { fileBytesMax: config.fileBytesMax };
   const state = await FsStateMachine.open(host.current.kv, host.current.content, stateOptions);
   const initial = await initialStateFor(stored, { index: state.appliedIndex, term: state.appliedTerm }, storage, `node ${id} (${self.stateDir}, ${self.logDir})`);
