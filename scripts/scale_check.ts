@@ -137,10 +137,13 @@ class RssSampler {
 
 /** Disk blocks in use below `directory`, in bytes (du), 0 if it does not exist. */
 async function duBytes(directory: string): Promise<number> {
-  if (!existsSync(directory)) return 0;
-  const result = await runTool('/usr/bin/du', ['-s', '-B1', directory]);
-  if (result.code !== 0) throw new Error(`du ${directory}: ${result.stderr}`);
-  return Number(result.stdout.split('\t')[0]);
+  // LevelDB may delete a file du is about to stat (a compaction): ask again.
+  for (let attempt = 1; ; attempt++) {
+    if (!existsSync(directory)) return 0;
+    const result = await runTool('/usr/bin/du', ['-s', '-B1', directory]);
+    if (result.code === 0) return Number(result.stdout.split('\t')[0]);
+    if (attempt >= 5) throw new Error(`du ${directory}: ${result.stderr}`);
+  }
 }
 
 function asMiB(bytes: number): string {
