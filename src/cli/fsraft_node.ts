@@ -18,7 +18,7 @@ import { DiskSpaceMonitor } from '../storage/disk_space.js';
 import { LevelRaftStorage } from '../storage/level_storage.js';
 import { nativeAvailable, nativeCrc32c, fallocate, seekData, seekHole, syncfs } from '../native/fsraft_native.js';
 import type { SparseFileOps } from '../storage/file_content_store.js';
-import { StateDirectory } from '../storage/state_directory.js';
+import { StateDirectory, type SwitchStep } from '../storage/state_directory.js';
 import { NanomsgTransport } from '../transport/nanomsg_transport.js';
 import { accelerateCrc32c } from '../util/crc32.js';
 import { limits } from '../util/limits.js';
@@ -42,6 +42,20 @@ async function main(): Promise<void> {
   await runNode(config, asNodeId(Number(argv.id)));
 }
 
+/**
+ * For crash tests (the scale check): FSRAFT_TEST_KILL_AT=switch:pointer-synced or
+ * switch:pointer-renamed makes the node kill itself with SIGKILL at that step of switching to a
+ * state received from the leader, as a power cut there would. Unset in normal operation.
+ */
+function crashTestHook(killAt: string | undefined, id: NodeId, log: (line: string) => void): ((step: SwitchStep) => void) | undefined {
+  if (killAt === undefined || killAt === '') return undefined;
+  return (step) => {
+    if (`switch:${step}` !== killAt) return;
+    log(`[n${id}] FSRAFT_TEST_KILL_AT=${killAt}: SIGKILL at this step of the switch`);
+    process.kill(process.pid, 'SIGKILL');
+  };
+}
+
 async function runNode(config: ClusterConfig, id: NodeId): Promise<void> {
   const self = config.nodes.find((node) => node.id === id);
   if (self === undefined) {
@@ -55,7 +69,7 @@ async function runNode(config: ClusterConfig, id: NodeId): Promise<void> {
   accelerateCrc32c(nativeCrc32c());
   const storage = await LevelRaftStorage.open(self.logDir);
   const stored = await storage.load();
-  const host = await StateDirectory.open(self.stateDir, sparseFileOps());
+  const host = await StateDirectory.open(self.stateDir, sparseFileOps(), crashTestHook(process.env['FSRAFT_TEST_KILL_AT'], id, log));
   const stateOptions: FsStateMachineOptions = { fileBytesMax: config.fileBytesMax };
   const state = await FsStateMachine.open(host.current.kv, host.current.content, stateOptions);
   const initial = await initialStateFor(stored, { index: asLogIndex(state.appliedIndex), term: asTerm(state.appliedTerm) }, storage, `node ${id} (${self.stateDir}, ${self.logDir})`);

@@ -237,8 +237,11 @@ export class LocalCluster {
     await Promise.all(this.nodes.filter((node) => !this.running.has(node.id)).map((node) => this.startNode(node.id)));
   }
 
-  /** Starts node `id` and waits for its readiness line (rejects, with its output, if it exits or is late). */
-  startNode(id: number): Promise<void> {
+  /**
+   * Starts node `id` and waits for its readiness line (rejects, with its output, if it exits or is
+   * late). `extraEnv` is added to this process's environment for this start only.
+   */
+  startNode(id: number, extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
     this.node(id);
     if (this.stopped) return Promise.reject(new Error('cluster already stopped'));
     if (this.running.has(id)) return Promise.reject(new Error(`node ${id} is already running`));
@@ -246,7 +249,7 @@ export class LocalCluster {
     output.push(`--- harness: starting node ${id} ---`);
     const child = spawn(process.execPath, [nodeBin, String(id), '--config', this.configFile], {
       cwd: repoRoot,
-      env: nodeEnvironment(process.env),
+      env: nodeEnvironment({ ...process.env, ...extraEnv }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const pid = child.pid;
@@ -319,14 +322,24 @@ export class LocalCluster {
     entry.child.kill(signal);
   }
 
+  /**
+   * Marks the coming exit of node `id` as asked for, so it is not reported as a crash: a node
+   * started to kill itself at some step (fsraft-node's FSRAFT_TEST_KILL_AT).
+   */
+  expectExit(id: number): void {
+    const entry = this.running.get(id);
+    if (entry === undefined) throw new Error(`node ${id} is not running`);
+    entry.expectingExit = true;
+  }
+
   /** Stops node `id` gracefully (SIGTERM), killing it if it does not exit in time. */
   stopNode(id: number, timeoutMs = 10_000): Promise<ExitInfo> {
     return this.kill(id, 'SIGTERM', timeoutMs);
   }
 
   /** Starts node `id` again on the same ports and data (it must not be running). */
-  restart(id: number): Promise<void> {
-    return this.startNode(id);
+  restart(id: number, extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
+    return this.startNode(id, extraEnv);
   }
 
   /**

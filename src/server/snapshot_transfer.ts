@@ -112,9 +112,15 @@ export class SnapshotSender {
     if (done) this.host.step({ type: 'SnapshotStreamEnded', to: message.to, index: stream.index, bytes: stream.position });
   }
 
-  /** The next `length` bytes of the stream (fewer at its end). */
+  /**
+   * The next `length` bytes of the stream (fewer at its end). Reads a piece beyond them (or the
+   * generator's end) first, so that a chunk that ends exactly where the stream ends is known to be
+   * the last: a stream sent again, whose length the core already knows, asks for exactly the
+   * bytes left, and without that piece the last chunk went out as not done, which the follower
+   * stored and waited behind forever.
+   */
   private async cut(stream: OutgoingStream, length: number): Promise<Uint8Array> {
-    while (stream.bufferedBytes < length && !stream.exhausted) {
+    while (stream.bufferedBytes <= length && !stream.exhausted) {
       const next = await stream.pieces.next();
       if (next.done === true) {
         stream.exhausted = true;

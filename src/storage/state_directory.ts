@@ -47,6 +47,13 @@ export interface StateHost {
   close(): Promise<void>;
 }
 
+/**
+ * The steps of the switch at which a crash test stops the node (fsraft-node's
+ * FSRAFT_TEST_KILL_AT): the new CURRENT written and synced under its temp name, and renamed into
+ * place (the directory synced) before the log records the switch.
+ */
+export type SwitchStep = 'pointer-synced' | 'pointer-renamed';
+
 const currentFile = 'CURRENT';
 const statePrefix = 'state-';
 
@@ -65,6 +72,7 @@ export class StateDirectory implements StateHost {
     private readonly native: SparseFileOps | undefined,
     current: DiskStores,
     nextNumber: number,
+    private readonly onSwitchStep: ((step: SwitchStep) => void) | undefined,
   ) {
     this.currentStores = current;
     this.nextNumber = nextNumber;
@@ -73,9 +81,9 @@ export class StateDirectory implements StateHost {
   /**
    * Opens the state CURRENT names (creating an empty one on first start) and deletes leftovers.
    * Throws StorageCorruptError for a directory written by an older fsraft or a CURRENT naming a
-   * missing state.
+   * missing state. `onSwitchStep` is called at each step of a switch (crash tests only).
    */
-  static async open(directory: string, native: SparseFileOps | undefined): Promise<StateDirectory> {
+  static async open(directory: string, native: SparseFileOps | undefined, onSwitchStep?: (step: SwitchStep) => void): Promise<StateDirectory> {
     const absolute = path.resolve(directory);
     mkdirSync(absolute, { recursive: true });
     const names = readdirSync(absolute);
@@ -105,7 +113,7 @@ export class StateDirectory implements StateHost {
       rmSync(path.join(absolute, name), { recursive: true, force: true });
     }
     const current = await openStores(absolute, currentName, native);
-    return new StateDirectory(absolute, native, current, highest + 1);
+    return new StateDirectory(absolute, native, current, highest + 1, onSwitchStep);
   }
 
   get current(): StateStores {
@@ -126,7 +134,7 @@ export class StateDirectory implements StateHost {
   }
 
   async promote(incoming: IncomingStores): Promise<void> {
-    writePointer(this.directory, incoming.name);
+    writePointer(this.directory, incoming.name, this.onSwitchStep);
   }
 
   async adopt(incoming: IncomingStores): Promise<void> {
@@ -159,7 +167,7 @@ async function closeStores(stores: DiskStores): Promise<void> {
 }
 
 /** Writes CURRENT atomically and durably. */
-function writePointer(directory: string, name: string): void {
+function writePointer(directory: string, name: string, onStep?: (step: SwitchStep) => void): void {
   const temporary = path.join(directory, `${currentFile}.tmp`);
   writeFileSync(temporary, `${name}\n`);
   const fd = openSync(temporary, 'r');
@@ -168,6 +176,8 @@ function writePointer(directory: string, name: string): void {
   } finally {
     closeSync(fd);
   }
+  onStep?.('pointer-synced');
   renameSync(temporary, path.join(directory, currentFile));
   syncDirectory(directory);
+  onStep?.('pointer-renamed');
 }

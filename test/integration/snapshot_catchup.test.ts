@@ -1,8 +1,9 @@
 /**
  * Snapshots on a real 3-node cluster (small thresholds): a follower that missed 20,000 commands
  * catches up through a snapshot (InstallSnapshot, Raft §7) with a bounded log on disk, a
- * follower whose data directory is wiped rebuilds everything from the leader, and one killed
- * with kill -9 while receiving a snapshot restarts and completes it.
+ * follower whose data directory is wiped rebuilds everything from the leader, one killed
+ * with kill -9 while receiving a snapshot restarts and completes it, and so does one killed at
+ * either step of the switch to the received state (fsraft-node's FSRAFT_TEST_KILL_AT).
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
@@ -109,5 +110,27 @@ test('snapshot: a follower killed (kill -9) while receiving a snapshot restarts 
   });
   await checkCaughtUp(t, victim, 'killed');
 });
+
+for (const step of ['pointer-synced', 'pointer-renamed'] as const) {
+  test(`snapshot: a wiped follower killed in the switch (${step}) restarts and completes it`, { timeout: 120_000 }, async (t) => {
+    cluster.watch(t);
+    const victim = await follower();
+    await cluster.stopNode(victim);
+    rmSync(path.join(cluster.dir, `n${victim}`), { recursive: true, force: true });
+    await cluster.restart(victim, { FSRAFT_TEST_KILL_AT: `switch:${step}` });
+    cluster.expectExit(victim);
+    await eventually(`n${victim} kills itself in the switch`, 60_000, () => !cluster.isRunning(victim));
+    t.ok(cluster.output(victim).some((line) => line.includes(`FSRAFT_TEST_KILL_AT=switch:${step}`)), `n${victim} was killed at ${step}`);
+    await cluster.restart(victim);
+    // Before the rename the old state is still named and the stream starts over; after it the
+    // received state is opened as it is.
+    const expected = step === 'pointer-synced' ? 'installed snapshot' : 'restored snapshot';
+    await eventually(`n${victim} ${expected}`, 60_000, () => {
+      const lines = cluster.output(victim);
+      return lines.slice(lines.lastIndexOf(lines.filter((line) => line.includes('harness: starting node')).pop()!)).some((line) => line.includes(expected));
+    });
+    await checkCaughtUp(t, victim, `switch-${step}`);
+  });
+}
 
 stopTest(cluster);
