@@ -101,6 +101,8 @@ function installExitHandler(): void {
   process.on('exit', killAll);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
+      // Said on stderr: a test file that ends early "without ending" its tests otherwise gives no hint why.
+      process.stderr.write(`local cluster: ${signal} received; stopping its nodes and exiting\n`);
       killAll();
       process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
     });
