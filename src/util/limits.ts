@@ -74,7 +74,7 @@ export const limits = {
    * Bytes of state changes a node holds in memory since its last sync point before it takes the
    * next (and, at twice this, before it applies more): what a restart replays from the log.
    */
-  stateOverlayBytesMax: 32 * 1024 * 1024,
+  stateOverlayBytesMax: 64 * 1024 * 1024,
   /** Bytes of decoded state records a node caches in memory (least recently used dropped first). */
   stateCacheBytesMax: 32 * 1024 * 1024,
   /** Nodes one holder (a mount) may hold open; a mount opens at most fuseHandlesMax files. */
