@@ -137,13 +137,13 @@ export function dispatchRequest(fs: FuseFileSystem, host: DispatchHost, header: 
     }
     case Opcode.FSYNCDIR: {
       const { fh, datasync } = decodeFsync(args);
-      if (fs.fsyncdir === undefined) return notImplemented();
+      if (fs.fsyncdir === undefined) return unsupported();
       return fs.fsyncdir(ctx, ino, fh, datasync).then(() => emptyReply);
     }
     case Opcode.ACCESS: {
       const { mask } = decodeAccess(args);
       // ENOSYS makes the kernel stop asking and allow every access (fuse_access).
-      if (fs.access === undefined) return notImplemented();
+      if (fs.access === undefined) return unsupported();
       return fs.access(ctx, ino, mask).then(() => emptyReply);
     }
     case Opcode.CREATE: {
@@ -153,14 +153,14 @@ export function dispatchRequest(fs: FuseFileSystem, host: DispatchHost, header: 
     case Opcode.FALLOCATE: {
       const { fh, offset, length, mode } = decodeFallocate(args);
       // ENOSYS: the kernel remembers and answers EOPNOTSUPP itself from then on.
-      if (fs.fallocate === undefined) return notImplemented();
+      if (fs.fallocate === undefined) return unsupported();
       return fs.fallocate(ctx, ino, fh, offset, length, mode).then(() => emptyReply);
     }
     case Opcode.LSEEK: {
       const { fh, offset, whence } = decodeLseek(args);
       if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw new FuseOperationError('EINVAL', `lseek whence ${whence}`);
       // ENOSYS: the kernel falls back to treating the whole file as data.
-      if (fs.lseek === undefined) return notImplemented();
+      if (fs.lseek === undefined) return unsupported();
       return fs.lseek(ctx, ino, fh, offset, whence).then((position) => ({ parts: [encodeLseekOut(position)] }));
     }
     case Opcode.DESTROY:
@@ -169,7 +169,7 @@ export function dispatchRequest(fs: FuseFileSystem, host: DispatchHost, header: 
     default:
       // GETLK/SETLK/SETLKW (never sent without FUSE_POSIX_LOCKS), IOCTL, POLL, BMAP,
       // COPY_FILE_RANGE, SYNCFS, TMPFILE, SETUPMAPPING and anything newer.
-      return notImplemented();
+      return unsupported();
   }
 }
 
@@ -210,8 +210,12 @@ function refusePosixAcl(name: string): void {
   if (name === 'system.posix_acl_access' || name === 'system.posix_acl_default') throw new FuseOperationError('EOPNOTSUPP', `${name}: POSIX ACLs are not supported`);
 }
 
-function notImplemented(): Promise<Reply> {
-  return Promise.reject(new FuseOperationError('ENOSYS', 'not implemented'));
+/**
+ * ENOSYS: an operation this file system does not offer on purpose (locks, ioctl, poll, an optional
+ * call the FuseFileSystem leaves out). The kernel then stops asking, or falls back on its own.
+ */
+function unsupported(): Promise<Reply> {
+  return Promise.reject(new FuseOperationError('ENOSYS', 'not offered by this file system'));
 }
 
 /**
