@@ -8,7 +8,7 @@ import type { ContentOps } from './content_ops.js';
 import { utf8Length } from './names.js';
 import type { RecordTables } from './record_tables.js';
 import type { Inode } from './records.js';
-import { exists, groupExecBit, invalid, isCount, isDir, isError, isMode, isTimespec, ownerIdMax, setgidBit, setuidBit, tooLarge, type Found, type OpContext, type TreeCounters, type TreeLimits } from './tree_common.js';
+import { exists, invalid, isCount, isDir, isError, isMode, isTimespec, ownerIdMax, tooLarge, withoutSetid, type Found, type OpContext, type TreeCounters, type TreeLimits } from './tree_common.js';
 import type { FsCommand, FsError, FsResult } from './types.js';
 
 /** The extended attribute namespaces kept (the kernel refuses system.posix_acl_* itself unless asked). */
@@ -41,8 +41,7 @@ export class AttrOps {
     const ownerChanges = (change.uid !== undefined && change.uid !== node.uid) || (change.gid !== undefined && change.gid !== node.gid);
     if (ownerChanges && change.mode === undefined && node.kind !== 'dir') {
       // Linux clears setuid on chown, and setgid when it means "execute as the group" (not mandatory locking).
-      mode &= ~setuidBit;
-      if ((mode & groupExecBit) !== 0) mode &= ~setgidBit;
+      mode = withoutSetid(mode);
     }
     node = {
       ...node,

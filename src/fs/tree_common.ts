@@ -19,6 +19,15 @@ export const setuidBit = 0o4000;
 export const setgidBit = 0o2000;
 export const groupExecBit = 0o0010;
 
+/**
+ * `mode` less setuid, and less setgid where it means "execute as the group" (with group execute;
+ * without it, setgid marks mandatory locking and stays): what Linux clears on chown, and on a
+ * write or truncate by a caller who may not keep them (should_remove_suid).
+ */
+export function withoutSetid(mode: number): number {
+  return mode & ~setuidBit & ~((mode & groupExecBit) !== 0 ? setgidBit : 0);
+}
+
 /** The bounds the tree enforces (limits.ts defaults; fileBytesMax from the cluster config). */
 export interface TreeLimits {
   readonly fileBytesMax: number;

@@ -18,6 +18,7 @@ import type { Clock, DeadlineClock } from '../clock/clock.js';
 import { Deadline } from '../clock/deadline.js';
 import type { DiskStat } from '../codec/client_protocol.js';
 import type { FsNodeKind, FsNodeStat, FsSpecialKind, RenameMode, Timespec, XattrSetMode } from '../fs/types.js';
+import { withoutSetid } from '../fs/tree_common.js';
 import { limits } from '../util/limits.js';
 import { FuseOperationError } from './errno.js';
 import { HoldKeeper } from './holds.js';
@@ -556,12 +557,6 @@ function decodeText(bytes: Uint8Array): string {
 
 function owner(ctx: FuseContext): FsOwnerIds {
   return { uid: ctx.uid, gid: ctx.gid };
-}
-
-/** `mode` less S_ISUID, and less S_ISGID if group execute is set (Linux's should_remove_suid). */
-function withoutSetid(mode: number): number {
-  const setgidMeansExec = (mode & 0o2010) === 0o2010;
-  return mode & ~0o4000 & ~(setgidMeansExec ? 0o2000 : 0);
 }
 
 function specialKindOf(mode: number): 'file' | FsSpecialKind {
