@@ -116,6 +116,8 @@ interface Handle {
 /** The mount's FuseFileSystem over the cluster. */
 export class ClusterFs implements FuseFileSystem {
   private readonly handles = new Map<number, Handle>();
+  /** The open files of each node: a read, a write or an attribute reply looks up its node's, not every handle. */
+  private readonly filesByIno = new Map<number, Set<OpenFile>>();
   private nextHandle = 1;
   private readonly fileLimits: OpenFileLimits;
   private readonly handlesMax: number;
@@ -296,6 +298,7 @@ export class ClusterFs implements FuseFileSystem {
       await handle.file?.flush(this.deadline());
     } finally {
       this.handles.delete(fh);
+      if (handle.file !== undefined) this.forgetFile(handle.ino, handle.file);
       this.holds.closed(ino);
     }
   }
@@ -455,7 +458,7 @@ export class ClusterFs implements FuseFileSystem {
   /** struct fuse_attr, with this mount's unflushed writes counted in the size. */
   private fuseAttr(attr: FsNodeStat): FuseAttr {
     let size = attr.size;
-    for (const handle of this.handles.values()) if (handle.ino === attr.ino && handle.file?.dirty === true) size = handle.file.localSize(size);
+    for (const file of this.filesByIno.get(attr.ino) ?? []) if (file.dirty) size = file.localSize(size);
     return {
       ino: attr.ino,
       size,
@@ -485,6 +488,9 @@ export class ClusterFs implements FuseFileSystem {
     const fh = this.nextFreeHandle();
     const file = new OpenFile(this.backend, anchor(ino), append, this.fileLimits, this.options.clock);
     this.handles.set(fh, { ino, file });
+    const files = this.filesByIno.get(ino);
+    if (files === undefined) this.filesByIno.set(ino, new Set([file]));
+    else files.add(file);
     this.holds.opened(ino);
     void attr;
     return fh;
@@ -522,7 +528,13 @@ export class ClusterFs implements FuseFileSystem {
   }
 
   private filesOf(ino: number): OpenFile[] {
-    return [...this.handles.values()].filter((handle) => handle.ino === ino && handle.file !== undefined).map((handle) => handle.file!);
+    return [...(this.filesByIno.get(ino) ?? [])];
+  }
+
+  private forgetFile(ino: number, file: OpenFile): void {
+    const files = this.filesByIno.get(ino);
+    files?.delete(file);
+    if (files?.size === 0) this.filesByIno.delete(ino);
   }
 
   private async flushAll(files: readonly OpenFile[], deadline: Deadline): Promise<void> {
