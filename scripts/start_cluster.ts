@@ -1,7 +1,8 @@
 /**
  * Starts every node of a cluster config as a child process (`npm start`), prefixes their output,
  * and once every node is ready mounts the cluster at ./mnt with fsraft-mount when FUSE is
- * available (otherwise it prints why and keeps serving). Ctrl-C (SIGINT) or SIGTERM unmounts
+ * available (otherwise it prints why and keeps serving); as root with allow_other, so other
+ * users can use it under the usual permission checks. Ctrl-C (SIGINT) or SIGTERM unmounts
  * first, then stops the nodes. If a node dies, the others keep running: that is what a cluster is
  * for; it is reported, and can be restarted by hand with `./bin/fsraft-node.js <id>`.
  * Usage: node dist/scripts/start_cluster.js [--config FILE] [--no-mount]
@@ -73,7 +74,12 @@ function main(): void {
       return;
     }
     mkdirSync(mountpoint, { recursive: true });
-    mount = spawn(process.execPath, [path.join(root, 'bin/fsraft-mount.js'), mountpoint, '--config', config.file], {
+    // Root mounts for every user, as a shared directory is used; the kernel still checks each
+    // access against the mode bits (default_permissions is fsraft-mount's default). Another user
+    // may ask for allow_other only where /etc/fuse.conf has user_allow_other, so they get a mount
+    // of their own.
+    const options = process.getuid?.() === 0 ? ['-o', 'allow_other'] : [];
+    mount = spawn(process.execPath, [path.join(root, 'bin/fsraft-mount.js'), mountpoint, '--config', config.file, ...options], {
       stdio: ['ignore', 'inherit', 'inherit'],
       detached: true,
     });
