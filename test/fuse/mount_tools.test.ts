@@ -15,7 +15,8 @@
  * A tool this machine lacks (rsync, getfattr/setfattr) is reported as skipped, never as passed.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { accessSync, constants, mkdtempSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test, { type Test } from 'tape';
@@ -45,7 +46,10 @@ const cluster = await fileCluster({
 startTest(cluster);
 // Not awaited here: tape starts running once the module's first await yields.
 const fuseLoading = loadFuse();
-const work = await mkdtemp(path.join(tmpdir(), 'fsraft-tools-'));
+// Everything below until the tests is synchronous: an await here would let tape run the cluster's
+// start test alone, find no more tests registered when it ends, and finish the file; the tests
+// registered after it then "exited without ending" (seen when the cluster started quickly).
+const work = mkdtempSync(path.join(tmpdir(), 'fsraft-tools-'));
 const source = path.join(work, 'src');
 const mounts: MountProcess[] = [];
 test.onFinish(() => {
@@ -53,11 +57,23 @@ test.onFinish(() => {
   void rm(work, { recursive: true, force: true });
 });
 
+/** True if `program` is an executable file in a directory of $PATH. */
+function onPath(program: string): boolean {
+  return (process.env['PATH'] ?? '').split(':').some((dir) => {
+    try {
+      accessSync(path.join(dir || '.', program), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Which optional tools are installed (Debian packages rsync and attr). */
 const tools = {
-  rsync: (await sh('command -v rsync', '/')).code === 0,
-  getfattr: (await sh('command -v getfattr', '/')).code === 0,
-  setfattr: (await sh('command -v setfattr', '/')).code === 0,
+  rsync: onPath('rsync'),
+  getfattr: onPath('getfattr'),
+  setfattr: onPath('setfattr'),
 };
 
 /**
